@@ -1,0 +1,177 @@
+//! Summaries: the typed tables analyzers hand to reports and metrics.
+//!
+//! Reports and the metrics endpoint never touch Polars or the store; they take
+//! these rows. Money is in the billing currency named on every row: amounts in
+//! different currencies are never added together.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::period::DayRange;
+
+/// Everything an analyzer can summarize.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Summary {
+    Cost(Box<CostSummary>),
+}
+
+/// Billed (invoiced) and effective (amortized, after discounts) cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Amounts {
+    pub billed: f64,
+    pub effective: f64,
+}
+
+/// Relative change from `previous` to `current`; `None` when there was
+/// nothing before (a change from zero has no ratio).
+fn ratio(current: f64, previous: f64) -> Option<f64> {
+    (previous != 0.0).then(|| (current - previous) / previous.abs())
+}
+
+/// Current against previous period.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Comparison {
+    pub current: Amounts,
+    pub previous: Amounts,
+    /// `current - previous`.
+    pub change: Amounts,
+    /// `(current - previous) / |previous|`; absent when previous is zero.
+    pub change_ratio_billed: Option<f64>,
+    pub change_ratio_effective: Option<f64>,
+}
+
+impl Comparison {
+    pub fn new(current: Amounts, previous: Amounts) -> Self {
+        Comparison {
+            current,
+            previous,
+            change: Amounts {
+                billed: current.billed - previous.billed,
+                effective: current.effective - previous.effective,
+            },
+            change_ratio_billed: ratio(current.billed, previous.billed),
+            change_ratio_effective: ratio(current.effective, previous.effective),
+        }
+    }
+}
+
+/// Cost of one group (a provider, sub-account, service or tag value) in one
+/// currency, compared with the previous period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostGroup {
+    /// The provider, except for tag groups, which span providers.
+    pub provider: Option<String>,
+    /// The group's display name; `None` when the rows have no value (no
+    /// service name, no sub-account, untagged).
+    pub name: Option<String>,
+    /// An identifier where the name is not one (sub-account id).
+    pub id: Option<String>,
+    pub currency: String,
+    pub cost: Comparison,
+}
+
+/// Totals of one currency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CurrencyTotal {
+    pub currency: String,
+    pub cost: Comparison,
+}
+
+/// The part of the period's cost whose rows lack the summary's tag key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UntaggedShare {
+    pub currency: String,
+    pub untagged: Amounts,
+    pub total: Amounts,
+    /// `untagged / total`, 0..1; absent when the total is zero.
+    pub billed_share: Option<f64>,
+    pub effective_share: Option<f64>,
+}
+
+/// One day's cost of one service of one provider.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DailyCost {
+    pub day: NaiveDate,
+    pub provider: String,
+    pub service: Option<String>,
+    pub currency: String,
+    pub cost: Amounts,
+}
+
+/// The calendar month that holds the period's last day, up to the latest day
+/// with data in that month, against the same days of the month before.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonthToDate {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub range: DayRange,
+    pub previous_range: DayRange,
+    pub totals: Vec<CurrencyTotal>,
+    pub by_provider: Vec<CostGroup>,
+}
+
+/// The `cost_summary` analyzer's output for one period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostSummary {
+    /// The analyzer instance's name.
+    pub analyzer: String,
+    pub period: DayRange,
+    pub previous_period: DayRange,
+    /// The latest day with cost data in the store, if any.
+    pub data_through: Option<NaiveDate>,
+    /// The tag key of `by_tag` and `untagged`.
+    pub tag_key: String,
+    pub totals: Vec<CurrencyTotal>,
+    pub by_provider: Vec<CostGroup>,
+    pub by_sub_account: Vec<CostGroup>,
+    pub by_service: Vec<CostGroup>,
+    pub by_tag: Vec<CostGroup>,
+    /// (provider, service) groups with the largest absolute change in billed
+    /// cost, largest first; unchanged groups are left out.
+    pub top_movers: Vec<CostGroup>,
+    pub untagged: Vec<UntaggedShare>,
+    /// Per day, provider and service, over the previous and current periods.
+    pub daily: Vec<DailyCost>,
+    pub month_to_date: Option<MonthToDate>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparisons_have_no_ratio_from_zero() {
+        let c = Comparison::new(
+            Amounts {
+                billed: 15.0,
+                effective: 5.0,
+            },
+            Amounts {
+                billed: 10.0,
+                effective: 0.0,
+            },
+        );
+        assert_eq!(
+            c.change,
+            Amounts {
+                billed: 5.0,
+                effective: 5.0
+            }
+        );
+        assert_eq!(c.change_ratio_billed, Some(0.5));
+        assert_eq!(c.change_ratio_effective, None);
+        // A credit going from -10 to -5 is a +50% change toward zero.
+        let c = Comparison::new(
+            Amounts {
+                billed: -5.0,
+                effective: -5.0,
+            },
+            Amounts {
+                billed: -10.0,
+                effective: -10.0,
+            },
+        );
+        assert_eq!(c.change_ratio_billed, Some(0.5));
+    }
+}
