@@ -1,0 +1,100 @@
+//! The `Collector` trait and what a collection run hands back.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use polars::prelude::DataFrame;
+use vitals_core::Dataset;
+
+use crate::error::CollectError;
+
+/// The days a run should cover. File collectors keep rows inside the window
+/// (both ends included; `None` is open); API collectors ask for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectWindow {
+    pub since: Option<NaiveDate>,
+    pub until: Option<NaiveDate>,
+    /// Today's UTC date, for collectors that default to "the last N days".
+    pub today: NaiveDate,
+}
+
+impl CollectWindow {
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        self.since.is_none_or(|s| s <= day) && self.until.is_none_or(|u| day <= u)
+    }
+}
+
+/// Where a bad row is: a line of a text file or a row of a Parquet file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    Line(u64),
+    Row(u64),
+}
+
+/// A row that could not be loaded, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    pub file: String,
+    pub position: Position,
+    /// The source column at fault, when one is.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for BadRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Position::Line(l) => write!(f, "{}:{l}", self.file)?,
+            Position::Row(r) => write!(f, "{} row {r}", self.file)?,
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// How much a run read, and what it had to leave out.
+#[derive(Debug, Clone, Default)]
+pub struct CollectReport {
+    pub files: usize,
+    /// Rows loaded (after the window filter).
+    pub rows: usize,
+    /// Rows left out because they were malformed.
+    pub bad_rows: usize,
+    /// The first bad rows, with their place (at most [`BAD_ROW_SAMPLES`] per file).
+    pub bad_row_samples: Vec<BadRow>,
+    /// Things that did not cost a row but that a person should know.
+    pub warnings: Vec<String>,
+}
+
+/// How many bad rows per file are kept with their place for the report.
+pub const BAD_ROW_SAMPLES: usize = 20;
+
+/// The outcome of a successful run: a frame of one dataset, and the days it
+/// covers, which the store replaces whole.
+#[derive(Debug)]
+pub struct Collected {
+    pub frame: DataFrame,
+    pub days: BTreeSet<NaiveDate>,
+    pub report: CollectReport,
+}
+
+/// A source of one canonical dataset.
+///
+/// A collector only reads and maps: it never writes to the store. A failed run
+/// returns an error and nothing of it is stored.
+#[async_trait]
+pub trait Collector: Send + Sync + fmt::Debug {
+    /// The instance's name: its config key, store source and metrics label.
+    fn name(&self) -> &str;
+
+    /// The registry type, e.g. `focus_file`.
+    fn type_name(&self) -> &'static str;
+
+    fn dataset(&self) -> Dataset;
+
+    async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError>;
+}

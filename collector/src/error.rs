@@ -1,0 +1,69 @@
+use std::path::PathBuf;
+
+use crate::collector::BadRow;
+
+/// Why a collection run failed. Nothing of a failed run is stored.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("no files match `{pattern}`{hint}")]
+    NoFiles { pattern: String, hint: &'static str },
+
+    #[error("invalid path pattern `{pattern}`: {message}")]
+    InvalidPattern { pattern: String, message: String },
+
+    #[error("{action} `{}`", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("`{}` is not a FOCUS export: {reason}", path.display())]
+    NotFocus { path: PathBuf, reason: String },
+
+    #[error(
+        "`{}`: {bad} of {total} rows are bad, more than `max_bad_row_fraction` = {max_fraction} allows; first: {first}",
+        path.display()
+    )]
+    TooManyBadRows {
+        path: PathBuf,
+        bad: usize,
+        total: usize,
+        max_fraction: f64,
+        first: Box<BadRow>,
+    },
+
+    #[error("reading Parquet file `{}`: {message}", path.display())]
+    Parquet { path: PathBuf, message: String },
+
+    #[error("building the {dataset} frame: {message}")]
+    Frame {
+        dataset: &'static str,
+        message: String,
+    },
+
+    #[error("collector task failed: {0}")]
+    Task(String),
+}
+
+impl CollectError {
+    /// A small, bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CollectError::NoFiles { .. } => "no_files",
+            CollectError::InvalidPattern { .. } => "config",
+            CollectError::Io { .. } => "io",
+            CollectError::NotFocus { .. } => "not_focus",
+            CollectError::TooManyBadRows { .. } => "bad_rows",
+            CollectError::Parquet { .. } => "parquet",
+            CollectError::Frame { .. } => "frame",
+            CollectError::Task(_) => "task",
+        }
+    }
+
+    /// Whether trying again later may succeed without anyone changing anything.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, CollectError::Io { .. } | CollectError::Task(_))
+    }
+}

@@ -1,0 +1,835 @@
+//! FOCUS 1.0–1.2 exports (CSV or Parquet) mapped onto the cost dataset.
+//!
+//! - Columns are matched by their FOCUS names, case-insensitively. The FOCUS
+//!   columns the cost dataset carries are mapped; other FOCUS columns are
+//!   skipped; non-FOCUS columns (including `x_*` provider extensions) are
+//!   ignored and listed once per file in the run's warnings.
+//! - A file lacking a required column (`ChargePeriodStart`, `ChargePeriodEnd`,
+//!   `BilledCost`, `EffectiveCost`, `BillingCurrency`, `ChargeCategory`,
+//!   `ProviderName` or its FOCUS 1.3 successor `ServiceProviderName`) is not a
+//!   FOCUS export: the whole file is an error.
+//! - The literal `NULL` and empty cells are nulls. Numbers are parsed from their
+//!   decimal text (correctly rounded to f64: 15–17 significant digits).
+//!   Timestamps with a zone (`Z`, `+02:00`) are converted to UTC; without one
+//!   they are UTC, as FOCUS requires.
+//! - A row that cannot be loaded (wrong number of fields, a required value
+//!   missing, a cell that does not parse, an end before the start) is a bad
+//!   row: counted, reported with file and line, and left out. `Tags` that are
+//!   not a JSON object cost the row only its tags, with a warning.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use polars::prelude::*;
+
+use crate::collector::{BAD_ROW_SAMPLES, BadRow, CollectReport, CollectWindow, Position};
+use crate::cost_rows::{CostFrameBuilder, CostRow};
+use crate::error::CollectError;
+
+/// Every column name of FOCUS 1.0 to 1.2 (and 1.3's provider columns).
+const FOCUS_COLUMNS: &[&str] = &[
+    "AvailabilityZone",
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingAccountType",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "CapacityReservationId",
+    "CapacityReservationStatus",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountQuantity",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
+    "CommitmentDiscountUnit",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "HostProviderName",
+    "InvoiceId",
+    "InvoiceIssuerName",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingCategory",
+    "PricingCurrency",
+    "PricingCurrencyContractedUnitPrice",
+    "PricingCurrencyEffectiveCost",
+    "PricingCurrencyListUnitPrice",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "ServiceCategory",
+    "ServiceName",
+    "ServiceProviderName",
+    "ServiceSubcategory",
+    "SkuId",
+    "SkuMeter",
+    "SkuPriceDetails",
+    "SkuPriceId",
+    "SubAccountId",
+    "SubAccountName",
+    "SubAccountType",
+    "Tags",
+];
+
+/// The FOCUS columns the cost dataset carries, as indices into the file's columns.
+#[derive(Debug, Default)]
+struct Columns {
+    start: usize,
+    end: usize,
+    provider: usize,
+    billed: usize,
+    effective: usize,
+    currency: usize,
+    charge_category: usize,
+    billing_account_id: Option<usize>,
+    billing_account_name: Option<usize>,
+    sub_account_id: Option<usize>,
+    sub_account_name: Option<usize>,
+    service_name: Option<usize>,
+    service_category: Option<usize>,
+    sku_id: Option<usize>,
+    charge_class: Option<usize>,
+    charge_description: Option<usize>,
+    pricing_category: Option<usize>,
+    commitment_discount_id: Option<usize>,
+    resource_id: Option<usize>,
+    resource_name: Option<usize>,
+    resource_type: Option<usize>,
+    region_id: Option<usize>,
+    consumed_quantity: Option<usize>,
+    consumed_unit: Option<usize>,
+    pricing_quantity: Option<usize>,
+    pricing_unit: Option<usize>,
+    list_cost: Option<usize>,
+    tags: Option<usize>,
+    /// (index, FOCUS name) of every mapped column, for error messages.
+    names: HashMap<usize, &'static str>,
+}
+
+/// Finds the FOCUS columns in a header. Returns the mapping and the names of
+/// non-FOCUS columns, or why this is not a FOCUS file.
+fn locate(header: &[String]) -> Result<(Columns, Vec<String>), String> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (i, name) in header.iter().enumerate() {
+        let name = name
+            .trim_start_matches('\u{feff}')
+            .trim()
+            .to_ascii_lowercase();
+        index.entry(name).or_insert(i);
+    }
+    let focus_lower: Vec<String> = FOCUS_COLUMNS
+        .iter()
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let ignored: Vec<String> = header
+        .iter()
+        .filter(|h| {
+            !focus_lower.contains(&h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase())
+        })
+        .cloned()
+        .collect();
+    if ignored.len() == header.len() {
+        let first: Vec<&str> = header.iter().take(5).map(String::as_str).collect();
+        return Err(format!(
+            "none of its {} columns is a FOCUS column (it starts with {})",
+            header.len(),
+            first
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut names = HashMap::new();
+    let mut find = |focus: &'static str| -> Option<usize> {
+        let i = *index.get(&focus.to_ascii_lowercase())?;
+        names.insert(i, focus);
+        Some(i)
+    };
+    let provider = find("ProviderName").or_else(|| find("ServiceProviderName"));
+    let required = [
+        ("ChargePeriodStart", find("ChargePeriodStart")),
+        ("ChargePeriodEnd", find("ChargePeriodEnd")),
+        ("ProviderName", provider),
+        ("BilledCost", find("BilledCost")),
+        ("EffectiveCost", find("EffectiveCost")),
+        ("BillingCurrency", find("BillingCurrency")),
+        ("ChargeCategory", find("ChargeCategory")),
+    ];
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|(_, i)| i.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "missing required FOCUS column{} {}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let [
+        start,
+        end,
+        provider,
+        billed,
+        effective,
+        currency,
+        charge_category,
+    ] = required.map(|(_, i)| i.unwrap_or_default());
+    let mut columns = Columns {
+        start,
+        end,
+        provider,
+        billed,
+        effective,
+        currency,
+        charge_category,
+        billing_account_id: find("BillingAccountId"),
+        billing_account_name: find("BillingAccountName"),
+        sub_account_id: find("SubAccountId"),
+        sub_account_name: find("SubAccountName"),
+        service_name: find("ServiceName"),
+        service_category: find("ServiceCategory"),
+        sku_id: find("SkuId"),
+        charge_class: find("ChargeClass"),
+        charge_description: find("ChargeDescription"),
+        pricing_category: find("PricingCategory"),
+        commitment_discount_id: find("CommitmentDiscountId"),
+        resource_id: find("ResourceId"),
+        resource_name: find("ResourceName"),
+        resource_type: find("ResourceType"),
+        region_id: find("RegionId"),
+        consumed_quantity: find("ConsumedQuantity"),
+        consumed_unit: find("ConsumedUnit"),
+        pricing_quantity: find("PricingQuantity"),
+        pricing_unit: find("PricingUnit"),
+        list_cost: find("ListCost"),
+        tags: find("Tags"),
+        names: HashMap::new(),
+    };
+    columns.names = names;
+    Ok((columns, ignored))
+}
+
+/// One cell, whatever the file format.
+#[derive(Debug, Clone, Copy)]
+enum Cell<'a> {
+    Null,
+    Text(&'a str),
+    Number(f64),
+    /// Microseconds since the epoch, UTC.
+    Micros(i64),
+}
+
+/// A problem with one cell: the column index and what is wrong.
+type CellError = (usize, String);
+
+fn is_null_text(s: &str) -> bool {
+    s.is_empty() || s == "NULL"
+}
+
+fn text(cell: Cell<'_>) -> Result<Option<String>, String> {
+    Ok(match cell {
+        Cell::Null => None,
+        Cell::Text(s) if is_null_text(s) => None,
+        Cell::Text(s) => Some(s.to_string()),
+        Cell::Number(n) => Some(n.to_string()),
+        Cell::Micros(m) => Some(micros_to_datetime(m)?.to_string()),
+    })
+}
+
+fn number(cell: Cell<'_>) -> Result<Option<f64>, String> {
+    let value = match cell {
+        Cell::Null => return Ok(None),
+        Cell::Text(s) if is_null_text(s.trim()) => return Ok(None),
+        Cell::Text(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("invalid number `{s}`"))?,
+        Cell::Number(n) => n,
+        Cell::Micros(_) => return Err("expected a number, found a timestamp".to_string()),
+    };
+    if value.is_finite() {
+        Ok(Some(value))
+    } else {
+        Err(format!("number `{value}` is not finite"))
+    }
+}
+
+fn timestamp(cell: Cell<'_>) -> Result<Option<NaiveDateTime>, String> {
+    match cell {
+        Cell::Null => Ok(None),
+        Cell::Text(s) if is_null_text(s.trim()) => Ok(None),
+        Cell::Text(s) => parse_timestamp(s.trim()).map(Some),
+        Cell::Micros(m) => micros_to_datetime(m).map(Some),
+        Cell::Number(_) => Err("expected a timestamp, found a number".to_string()),
+    }
+}
+
+fn micros_to_datetime(m: i64) -> Result<NaiveDateTime, String> {
+    DateTime::from_timestamp_micros(m)
+        .map(|t| t.naive_utc())
+        .ok_or_else(|| format!("timestamp {m}µs is out of range"))
+}
+
+/// Parses `2024-09-01 00:00:00`, `2024-09-01T00:00:00.5Z`,
+/// `2024-09-01T02:00:00+02:00`, `2024-09-01T02:00:00+0200` and `2024-09-01`;
+/// the result is UTC.
+pub(crate) fn parse_timestamp(s: &str) -> Result<NaiveDateTime, String> {
+    let invalid = || format!("invalid timestamp `{s}`");
+    // `2024-09-01T00:00:00` and `2024-09-01 00:00:00` alike.
+    let normalized = match s.as_bytes().get(10) {
+        Some(b'T') => format!("{} {}", &s[..10], &s[11..]),
+        _ => s.to_string(),
+    };
+    let normalized = normalized.trim_end();
+    if let Some(naive) = normalized
+        .strip_suffix('Z')
+        .or_else(|| normalized.strip_suffix(" UTC"))
+    {
+        return NaiveDateTime::parse_from_str(naive, "%Y-%m-%d %H:%M:%S%.f").map_err(|_| invalid());
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(normalized, "%Y-%m-%d %H:%M:%S%.f") {
+        return Ok(t);
+    }
+    if let Ok(t) = DateTime::parse_from_str(normalized, "%Y-%m-%d %H:%M:%S%.f%#z") {
+        return Ok(t.naive_utc());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(normalized, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists"));
+    }
+    Err(invalid())
+}
+
+/// Canonical JSON of a tags object, keys sorted. `Err` if not a JSON object.
+fn normalize_tags(raw: &str) -> Result<String, String> {
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Object(map)) => Ok(serde_json::Value::Object(map).to_string()),
+        Ok(other) => Err(format!(
+            "`Tags` is a JSON {}, not an object; tags dropped",
+            json_kind(&other)
+        )),
+        Err(e) => Err(format!("`Tags` is not valid JSON ({e}); tags dropped")),
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+/// Maps one row. `Err` names the offending column; the tags warning is
+/// returned beside a good row.
+fn map_row<'a>(
+    c: &Columns,
+    cell: impl Fn(usize) -> Cell<'a>,
+) -> Result<(CostRow, Option<String>), CellError> {
+    let req = |i: usize, v: Result<Option<String>, String>| -> Result<String, CellError> {
+        v.map_err(|e| (i, e))?
+            .ok_or((i, "a value is required".to_string()))
+    };
+    let opt_text = |i: Option<usize>| -> Result<Option<String>, CellError> {
+        i.map_or(Ok(None), |i| text(cell(i)).map_err(|e| (i, e)))
+    };
+    let opt_number = |i: Option<usize>| -> Result<Option<f64>, CellError> {
+        i.map_or(Ok(None), |i| number(cell(i)).map_err(|e| (i, e)))
+    };
+    let req_number = |i: usize| -> Result<f64, CellError> {
+        number(cell(i))
+            .map_err(|e| (i, e))?
+            .ok_or((i, "a value is required".to_string()))
+    };
+    let req_time = |i: usize| -> Result<NaiveDateTime, CellError> {
+        timestamp(cell(i))
+            .map_err(|e| (i, e))?
+            .ok_or((i, "a value is required".to_string()))
+    };
+
+    let start = req_time(c.start)?;
+    let end = req_time(c.end)?;
+    if end < start {
+        return Err((c.end, format!("ends ({end}) before it starts ({start})")));
+    }
+    let (tags, tags_warning) = match opt_text(c.tags)? {
+        None => (None, None),
+        Some(raw) => match normalize_tags(&raw) {
+            Ok(t) => (Some(t), None),
+            Err(w) => (None, Some(w)),
+        },
+    };
+    let row = CostRow {
+        charge_period_start: start,
+        charge_period_end: end,
+        provider: req(c.provider, text(cell(c.provider)))?,
+        billing_account_id: opt_text(c.billing_account_id)?,
+        billing_account_name: opt_text(c.billing_account_name)?,
+        sub_account_id: opt_text(c.sub_account_id)?,
+        sub_account_name: opt_text(c.sub_account_name)?,
+        service_name: opt_text(c.service_name)?,
+        service_category: opt_text(c.service_category)?,
+        sku_id: opt_text(c.sku_id)?,
+        charge_category: req(c.charge_category, text(cell(c.charge_category)))?,
+        charge_class: opt_text(c.charge_class)?,
+        charge_description: opt_text(c.charge_description)?,
+        pricing_category: opt_text(c.pricing_category)?,
+        commitment_discount_id: opt_text(c.commitment_discount_id)?,
+        resource_id: opt_text(c.resource_id)?,
+        resource_name: opt_text(c.resource_name)?,
+        resource_type: opt_text(c.resource_type)?,
+        region_id: opt_text(c.region_id)?,
+        consumed_quantity: opt_number(c.consumed_quantity)?,
+        consumed_unit: opt_text(c.consumed_unit)?,
+        pricing_quantity: opt_number(c.pricing_quantity)?,
+        pricing_unit: opt_text(c.pricing_unit)?,
+        billed_cost: req_number(c.billed)?,
+        effective_cost: req_number(c.effective)?,
+        list_cost: opt_number(c.list_cost)?,
+        billing_currency: req(c.currency, text(cell(c.currency)))?,
+        tags,
+        x_instance_type: None,
+    };
+    Ok((row, tags_warning))
+}
+
+/// Options of one FOCUS read.
+#[derive(Debug, Clone, Copy)]
+pub struct FocusOptions {
+    /// Largest fraction of a file's rows that may be bad before the file fails.
+    pub max_bad_row_fraction: f64,
+    pub window: CollectWindow,
+}
+
+/// Tallies for one file, turned into the run's report at the end.
+struct FileTally<'p> {
+    path: &'p Path,
+    label: String,
+    rows: usize,
+    bad: usize,
+    warnings: usize,
+    samples: Vec<BadRow>,
+    warning_samples: Vec<String>,
+}
+
+impl<'p> FileTally<'p> {
+    fn new(path: &'p Path) -> Self {
+        FileTally {
+            path,
+            label: path.display().to_string(),
+            rows: 0,
+            bad: 0,
+            warnings: 0,
+            samples: Vec::new(),
+            warning_samples: Vec::new(),
+        }
+    }
+
+    fn bad_row(&mut self, position: Position, field: Option<&str>, message: String) {
+        self.bad += 1;
+        if self.samples.len() < BAD_ROW_SAMPLES {
+            self.samples.push(BadRow {
+                file: self.label.clone(),
+                position,
+                field: field.map(str::to_string),
+                message,
+            });
+        }
+    }
+
+    fn warning(&mut self, position: Position, message: String) {
+        self.warnings += 1;
+        if self.warning_samples.len() < BAD_ROW_SAMPLES {
+            let at = match position {
+                Position::Line(l) => format!("{}:{l}", self.label),
+                Position::Row(r) => format!("{} row {r}", self.label),
+            };
+            self.warning_samples.push(format!("{at}: {message}"));
+        }
+    }
+
+    /// Handles one mapped row: keeps it if inside the window.
+    fn row(
+        &mut self,
+        position: Position,
+        mapped: Result<(CostRow, Option<String>), CellError>,
+        columns: &Columns,
+        opts: &FocusOptions,
+        out: &mut CostFrameBuilder,
+    ) {
+        self.rows += 1;
+        match mapped {
+            Ok((row, warning)) => {
+                if let Some(w) = warning {
+                    self.warning(position, w);
+                }
+                if opts.window.contains(row.charge_period_start.date()) {
+                    out.push(row);
+                }
+            }
+            Err((i, message)) => {
+                let field = columns.names.get(&i).copied();
+                self.bad_row(position, field, message);
+            }
+        }
+    }
+
+    fn finish(
+        self,
+        ignored: Vec<String>,
+        opts: &FocusOptions,
+        report: &mut CollectReport,
+    ) -> Result<(), CollectError> {
+        if self.bad > 0 && self.bad as f64 > opts.max_bad_row_fraction * self.rows as f64 {
+            let first = self
+                .samples
+                .into_iter()
+                .next()
+                .expect("a bad row was sampled");
+            return Err(CollectError::TooManyBadRows {
+                path: self.path.to_path_buf(),
+                bad: self.bad,
+                total: self.rows,
+                max_fraction: opts.max_bad_row_fraction,
+                first: Box::new(first),
+            });
+        }
+        report.files += 1;
+        report.bad_rows += self.bad;
+        report.bad_row_samples.extend(self.samples);
+        if !ignored.is_empty() {
+            report.warnings.push(format!(
+                "{}: ignored {} non-FOCUS column{}: {}",
+                self.label,
+                ignored.len(),
+                if ignored.len() == 1 { "" } else { "s" },
+                ignored
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        report.warnings.extend(self.warning_samples);
+        if self.warnings > BAD_ROW_SAMPLES {
+            report.warnings.push(format!(
+                "{}: {} more warnings like these",
+                self.label,
+                self.warnings - BAD_ROW_SAMPLES
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a FOCUS CSV (already decompressed) into `out`.
+pub fn read_csv(
+    reader: impl Read,
+    path: &Path,
+    opts: &FocusOptions,
+    out: &mut CostFrameBuilder,
+    report: &mut CollectReport,
+) -> Result<(), CollectError> {
+    let io_error = |e: csv::Error| match e.into_kind() {
+        csv::ErrorKind::Io(source) => CollectError::Io {
+            action: "reading",
+            path: path.to_path_buf(),
+            source,
+        },
+        other => CollectError::NotFocus {
+            path: path.to_path_buf(),
+            reason: format!("unreadable CSV: {other:?}"),
+        },
+    };
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let header: Vec<String> = rdr
+        .byte_headers()
+        .map_err(io_error)?
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).into_owned())
+        .collect();
+    if header.iter().all(|h| h.trim().is_empty()) {
+        return Err(CollectError::NotFocus {
+            path: path.to_path_buf(),
+            reason: "the file is empty".to_string(),
+        });
+    }
+    let (columns, ignored) = locate(&header).map_err(|reason| CollectError::NotFocus {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    let mut tally = FileTally::new(path);
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let line = rdr.position().line() + 1;
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                if let csv::ErrorKind::Io(_) = e.kind() {
+                    return Err(io_error(e));
+                }
+                tally.rows += 1;
+                tally.bad_row(
+                    Position::Line(line),
+                    None,
+                    format!("unreadable CSV record: {e}"),
+                );
+                continue;
+            }
+        }
+        let line = record.position().map_or(line, |p| p.line());
+        if record.len() != header.len() {
+            tally.rows += 1;
+            tally.bad_row(
+                Position::Line(line),
+                None,
+                format!("expected {} fields, found {}", header.len(), record.len()),
+            );
+            continue;
+        }
+        let mut fields: Vec<&str> = Vec::with_capacity(header.len());
+        let mut utf8_error = None;
+        for (i, f) in record.iter().enumerate() {
+            match std::str::from_utf8(f) {
+                Ok(s) => fields.push(s),
+                Err(_) => {
+                    utf8_error = Some(i);
+                    fields.push("");
+                }
+            }
+        }
+        let mapped = match utf8_error {
+            Some(i) => Err((i, "not valid UTF-8".to_string())),
+            None => map_row(&columns, |i| Cell::Text(fields[i])),
+        };
+        tally.row(Position::Line(line), mapped, &columns, opts, out);
+    }
+    tally.finish(ignored, opts, report)
+}
+
+/// One Parquet column, read the way its type allows.
+enum ParquetColumn {
+    Text(StringChunked),
+    Number(Float64Chunked),
+    Micros(Int64Chunked),
+}
+
+impl ParquetColumn {
+    fn from_column(c: &Column) -> PolarsResult<Self> {
+        let micros = |values: &Int64Chunked, per_micro: i64, micros_per: i64| -> Int64Chunked {
+            values.apply_values(|v| v.saturating_mul(micros_per) / per_micro)
+        };
+        Ok(match c.dtype() {
+            DataType::String => ParquetColumn::Text(c.str()?.rechunk().into_owned()),
+            DataType::Datetime(unit, _) => {
+                let physical = c.datetime()?.physical().rechunk().into_owned();
+                ParquetColumn::Micros(match unit {
+                    TimeUnit::Nanoseconds => micros(&physical, 1000, 1),
+                    TimeUnit::Microseconds => physical,
+                    TimeUnit::Milliseconds => micros(&physical, 1, 1000),
+                })
+            }
+            DataType::Date => {
+                let days = c.date()?.physical().cast(&DataType::Int64)?;
+                ParquetColumn::Micros(micros(days.i64()?, 1, 86_400_000_000))
+            }
+            dt if dt.is_primitive_numeric() || dt.is_decimal() => {
+                ParquetColumn::Number(c.cast(&DataType::Float64)?.f64()?.rechunk().into_owned())
+            }
+            _ => ParquetColumn::Text(c.cast(&DataType::String)?.str()?.rechunk().into_owned()),
+        })
+    }
+
+    fn cell(&self, row: usize) -> Cell<'_> {
+        match self {
+            ParquetColumn::Text(ca) => ca.get(row).map_or(Cell::Null, Cell::Text),
+            ParquetColumn::Number(ca) => ca.get(row).map_or(Cell::Null, Cell::Number),
+            ParquetColumn::Micros(ca) => ca.get(row).map_or(Cell::Null, Cell::Micros),
+        }
+    }
+}
+
+/// Reads a FOCUS Parquet file into `out`.
+pub fn read_parquet(
+    file: std::fs::File,
+    path: &Path,
+    opts: &FocusOptions,
+    out: &mut CostFrameBuilder,
+    report: &mut CollectReport,
+) -> Result<(), CollectError> {
+    let parquet_error = |e: PolarsError| CollectError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let df = ParquetReader::new(file).finish().map_err(parquet_error)?;
+    let header: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let (columns, ignored) = locate(&header).map_err(|reason| CollectError::NotFocus {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    let mut readers: HashMap<usize, ParquetColumn> = HashMap::new();
+    for &i in columns.names.keys() {
+        let reader =
+            ParquetColumn::from_column(&df.columns()[i]).map_err(|e| CollectError::Parquet {
+                path: path.to_path_buf(),
+                message: format!("column `{}`: {e}", header[i]),
+            })?;
+        readers.insert(i, reader);
+    }
+    let mut tally = FileTally::new(path);
+    for row in 0..df.height() {
+        let mapped = map_row(&columns, |i| {
+            readers.get(&i).map_or(Cell::Null, |r| r.cell(row))
+        });
+        tally.row(Position::Row(row as u64 + 1), mapped, &columns, opts, out);
+    }
+    tally.finish(ignored, opts, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap()
+    }
+
+    #[test]
+    fn timestamps_with_and_without_zone_become_utc() {
+        assert_eq!(
+            parse_timestamp("2024-09-01 00:00:00").unwrap(),
+            t("2024-09-01 00:00:00")
+        );
+        assert_eq!(
+            parse_timestamp("2024-09-01T00:00:00Z").unwrap(),
+            t("2024-09-01 00:00:00")
+        );
+        assert_eq!(
+            parse_timestamp("2024-09-01T00:00:00.250Z").unwrap(),
+            t("2024-09-01 00:00:00.250")
+        );
+        assert_eq!(
+            parse_timestamp("2024-09-01T02:00:00+02:00").unwrap(),
+            t("2024-09-01 00:00:00")
+        );
+        assert_eq!(
+            parse_timestamp("2024-09-01 02:00:00+0200").unwrap(),
+            t("2024-09-01 00:00:00")
+        );
+        assert_eq!(
+            parse_timestamp("2024-08-31T19:00:00-05:00").unwrap(),
+            t("2024-09-01 00:00:00")
+        );
+        assert_eq!(
+            parse_timestamp("2024-09-01").unwrap(),
+            t("2024-09-01 00:00:00")
+        );
+        assert_eq!(
+            parse_timestamp("2024-09-01 00:00:00 UTC").unwrap(),
+            t("2024-09-01 00:00:00")
+        );
+        assert!(parse_timestamp("09/01/2024").is_err());
+        assert!(parse_timestamp("2024-13-01 00:00:00").is_err());
+    }
+
+    #[test]
+    fn numbers_keep_their_precision_and_refuse_junk() {
+        assert_eq!(number(Cell::Text("0.00000080000")).unwrap(), Some(8e-7));
+        assert_eq!(number(Cell::Text("-12.5")).unwrap(), Some(-12.5));
+        assert_eq!(number(Cell::Text("1e-3")).unwrap(), Some(0.001));
+        assert_eq!(number(Cell::Text("NULL")).unwrap(), None);
+        assert_eq!(number(Cell::Text("")).unwrap(), None);
+        assert!(number(Cell::Text("$1.00")).is_err());
+        assert!(number(Cell::Text("1,000")).is_err());
+        assert!(number(Cell::Text("NaN")).is_err());
+        assert!(number(Cell::Text("inf")).is_err());
+    }
+
+    #[test]
+    fn tags_are_normalized_or_dropped_with_a_reason() {
+        assert_eq!(
+            normalize_tags(r#"{"b": "2", "a": "1"}"#).unwrap(),
+            r#"{"a":"1","b":"2"}"#
+        );
+        assert!(
+            normalize_tags("[1]")
+                .unwrap_err()
+                .contains("JSON array, not an object")
+        );
+        assert!(
+            normalize_tags("{oops")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+    }
+
+    #[test]
+    fn a_header_without_focus_columns_is_not_focus() {
+        let h = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let err = locate(&h(&["date", "amount", "team"])).unwrap_err();
+        assert!(
+            err.contains("none of its 3 columns is a FOCUS column"),
+            "{err}"
+        );
+        let err = locate(&h(&["BilledCost", "ChargePeriodStart"])).unwrap_err();
+        assert!(
+            err.contains("missing required FOCUS columns `ChargePeriodEnd`, `ProviderName`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn headers_match_case_insensitively_and_report_extras() {
+        let h: Vec<String> = [
+            "\u{feff}chargeperiodstart",
+            "ChargePeriodEnd",
+            "ServiceProviderName",
+            "BilledCost",
+            "EffectiveCost",
+            "BillingCurrency",
+            "ChargeCategory",
+            "Id",
+            "x_Discounts",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (c, ignored) = locate(&h).unwrap();
+        assert_eq!((c.start, c.provider), (0, 2));
+        assert_eq!(ignored, ["Id", "x_Discounts"]);
+    }
+}

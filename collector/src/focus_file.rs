@@ -1,0 +1,443 @@
+//! `focus_file`: FOCUS 1.0–1.2 billing exports from local files.
+//!
+//! Any provider's FOCUS export (AWS, Azure, GCP, OCI), as CSV, gzipped CSV or
+//! Parquet; the format is told by the file's first bytes, not its name. The
+//! run replaces exactly the days present in the files (inside the window).
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use vitals_core::Dataset;
+use vitals_core::config::{ComponentConfig, ConfigErrors};
+
+use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
+use crate::cost_rows::CostFrameBuilder;
+use crate::error::CollectError;
+use crate::focus::{self, FocusOptions};
+
+/// `[collectors.NAME] type = "focus_file"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FocusFileConfig {
+    /// A file, a directory (every file directly in it, hidden files aside) or a
+    /// glob such as `exports/**/*.csv.gz`. Relative to the config file.
+    pub path: String,
+    /// Largest fraction of a file's rows that may be malformed; above it the
+    /// file, and so the run, fails. Default `0.01` (1 %).
+    #[serde(default = "default_max_bad_row_fraction")]
+    pub max_bad_row_fraction: f64,
+}
+
+fn default_max_bad_row_fraction() -> f64 {
+    0.01
+}
+
+#[derive(Debug)]
+pub struct FocusFile {
+    name: String,
+    /// `path` resolved against the config file's directory.
+    pattern: String,
+    max_bad_row_fraction: f64,
+}
+
+/// Builds a `focus_file` collector from its config table (no I/O).
+pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
+    let parsed: FocusFileConfig = config.parse()?;
+    if parsed.path.trim().is_empty() {
+        return Err(config.error(Some("path"), "must not be empty"));
+    }
+    if !(0.0..=1.0).contains(&parsed.max_bad_row_fraction) {
+        return Err(config.error(Some("max_bad_row_fraction"), "must be between 0 and 1"));
+    }
+    if let Err(e) = glob::Pattern::new(&parsed.path) {
+        return Err(config.error(Some("path"), format!("invalid glob pattern: {e}")));
+    }
+    let pattern = config
+        .resolve_path(Path::new(&parsed.path))
+        .to_string_lossy()
+        .into_owned();
+    Ok(Box::new(FocusFile {
+        name: config.name.clone(),
+        pattern,
+        max_bad_row_fraction: parsed.max_bad_row_fraction,
+    }))
+}
+
+impl FocusFile {
+    /// The files `path` names, sorted.
+    fn files(&self) -> Result<Vec<PathBuf>, CollectError> {
+        let path = Path::new(&self.pattern);
+        let is_glob = self.pattern.contains(['*', '?', '[']);
+        let mut files = if !is_glob && path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|source| CollectError::Io {
+                action: "listing",
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let mut files = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|source| CollectError::Io {
+                    action: "listing",
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let hidden = entry.file_name().to_string_lossy().starts_with('.');
+                if !hidden && entry.path().is_file() {
+                    files.push(entry.path());
+                }
+            }
+            if files.is_empty() {
+                return Err(CollectError::NoFiles {
+                    pattern: self.pattern.clone(),
+                    hint: " (the directory is empty)",
+                });
+            }
+            files
+        } else if !is_glob {
+            if !path.exists() {
+                return Err(CollectError::NoFiles {
+                    pattern: self.pattern.clone(),
+                    hint: " (no such file or directory)",
+                });
+            }
+            vec![path.to_path_buf()]
+        } else {
+            let matches = glob::glob(&self.pattern).map_err(|e| CollectError::InvalidPattern {
+                pattern: self.pattern.clone(),
+                message: e.to_string(),
+            })?;
+            let mut files = Vec::new();
+            for m in matches {
+                let p = m.map_err(|e| CollectError::Io {
+                    action: "listing",
+                    path: e.path().to_path_buf(),
+                    source: e.into(),
+                })?;
+                if p.is_file() {
+                    files.push(p);
+                }
+            }
+            if files.is_empty() {
+                return Err(CollectError::NoFiles {
+                    pattern: self.pattern.clone(),
+                    hint: "",
+                });
+            }
+            files
+        };
+        files.sort();
+        Ok(files)
+    }
+
+    fn read_all(&self, window: CollectWindow) -> Result<Collected, CollectError> {
+        let opts = FocusOptions {
+            max_bad_row_fraction: self.max_bad_row_fraction,
+            window,
+        };
+        let mut builder = CostFrameBuilder::new();
+        let mut report = CollectReport::default();
+        for path in self.files()? {
+            read_file(&path, &opts, &mut builder, &mut report)?;
+        }
+        report.rows = builder.len();
+        let frame = builder.finish(&self.name)?;
+        let days = days_of(&frame)?;
+        Ok(Collected {
+            frame,
+            days,
+            report,
+        })
+    }
+}
+
+/// Reads one file, telling CSV, gzipped CSV and Parquet apart by magic bytes.
+fn read_file(
+    path: &Path,
+    opts: &FocusOptions,
+    builder: &mut CostFrameBuilder,
+    report: &mut CollectReport,
+) -> Result<(), CollectError> {
+    let io = |action: &'static str| {
+        move |source: std::io::Error| CollectError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let mut file = File::open(path).map_err(io("opening"))?;
+    let mut magic = [0u8; 4];
+    let n = read_prefix(&mut file, &mut magic).map_err(io("reading"))?;
+    let file = File::open(path).map_err(io("opening"))?;
+    match &magic[..n] {
+        b"PAR1" => focus::read_parquet(file, path, opts, builder, report),
+        [0x1f, 0x8b, ..] => {
+            let decoder = flate2::read::MultiGzDecoder::new(BufReader::new(file));
+            focus::read_csv(decoder, path, opts, builder, report)
+        }
+        _ => focus::read_csv(BufReader::new(file), path, opts, builder, report),
+    }
+}
+
+fn read_prefix(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// The UTC days of a cost frame's rows.
+fn days_of(
+    frame: &polars::prelude::DataFrame,
+) -> Result<BTreeSet<chrono::NaiveDate>, CollectError> {
+    let frame_error = |e: polars::prelude::PolarsError| CollectError::Frame {
+        dataset: "cost",
+        message: e.to_string(),
+    };
+    let starts = frame
+        .column(Dataset::Cost.time_column())
+        .and_then(|c| c.datetime().map(|d| d.physical().clone()))
+        .map_err(frame_error)?;
+    Ok(starts
+        .iter()
+        .flatten()
+        .filter_map(|us| chrono::DateTime::from_timestamp_micros(us).map(|t| t.date_naive()))
+        .collect())
+}
+
+#[async_trait]
+impl Collector for FocusFile {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn type_name(&self) -> &'static str {
+        "focus_file"
+    }
+
+    fn dataset(&self) -> Dataset {
+        Dataset::Cost
+    }
+
+    async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError> {
+        let this = FocusFile {
+            name: self.name.clone(),
+            pattern: self.pattern.clone(),
+            max_bad_row_fraction: self.max_bad_row_fraction,
+        };
+        tokio::task::spawn_blocking(move || this.read_all(window))
+            .await
+            .map_err(|e| CollectError::Task(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use chrono::NaiveDate;
+    use vitals_core::config::ComponentKind;
+
+    use super::*;
+
+    const HEADER: &str = "BilledCost,BillingCurrency,ChargeCategory,ChargePeriodEnd,ChargePeriodStart,EffectiveCost,ProviderName,ServiceName,Tags";
+
+    fn collector(dir: &Path, extra: &str) -> Box<dyn Collector> {
+        let toml = format!(
+            "type = \"focus_file\"\npath = \"{}\"\n{extra}",
+            dir.display()
+        );
+        build(&ComponentConfig::from_toml(ComponentKind::Collector, "files", &toml).unwrap())
+            .unwrap()
+    }
+
+    fn window() -> CollectWindow {
+        CollectWindow {
+            since: None,
+            until: None,
+            today: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+        }
+    }
+
+    fn billed(c: &Collected) -> f64 {
+        let billed = c.frame.column("billed_cost").unwrap().f64().unwrap();
+        billed.iter().flatten().sum()
+    }
+
+    #[tokio::test]
+    async fn reads_plain_and_gzipped_csv_from_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.csv"),
+            format!("{HEADER}\n1.5,USD,Usage,2024-09-02 01:00:00,2024-09-02 00:00:00,1.0,AWS,Amazon EC2,NULL\n"),
+        )
+        .unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        write!(gz, "{HEADER}\n2.25,USD,Usage,2024-09-03T01:00:00Z,2024-09-03T00:00:00Z,2,Microsoft,Azure VMs,\"{{\"\"env\"\": \"\"prod\"\"}}\"\n").unwrap();
+        std::fs::write(dir.path().join("b.data"), gz.finish().unwrap()).unwrap();
+        std::fs::write(dir.path().join(".hidden"), "junk").unwrap();
+
+        let c = collector(dir.path(), "").collect(window()).await.unwrap();
+        assert_eq!(c.report.files, 2);
+        assert_eq!(c.frame.height(), 2);
+        assert_eq!(billed(&c), 3.75);
+        let days: Vec<String> = c.days.iter().map(|d| d.to_string()).collect();
+        assert_eq!(days, ["2024-09-02", "2024-09-03"]);
+        let tags = c
+            .frame
+            .column("tags")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(1)
+            .map(str::to_string);
+        assert_eq!(tags.as_deref(), Some(r#"{"env":"prod"}"#));
+    }
+
+    #[tokio::test]
+    async fn bad_rows_are_reported_with_their_line_and_the_rest_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = format!("{HEADER}\n");
+        for i in 0..400 {
+            text.push_str(&format!(
+                "1,USD,Usage,2024-09-02 01:00:00,2024-09-02 00:00:00,1,AWS,S{i},\n"
+            ));
+        }
+        text.push_str("abc,USD,Usage,2024-09-02 01:00:00,2024-09-02 00:00:00,1,AWS,S,\n"); // line 402
+        text.push_str("1,USD,Usage,2024-09-02 01:00:00\n"); // line 403: short
+        text.push_str("1,USD,Usage,2024-09-01 01:00:00,2024-09-02 00:00:00,1,AWS,S,\n"); // 404: end < start
+        std::fs::write(dir.path().join("a.csv"), text).unwrap();
+
+        let c = collector(dir.path(), "").collect(window()).await.unwrap();
+        assert_eq!(c.frame.height(), 400);
+        assert_eq!(c.report.bad_rows, 3);
+        let msgs: Vec<String> = c
+            .report
+            .bad_row_samples
+            .iter()
+            .map(|b| b.to_string())
+            .collect();
+        let file = dir.path().join("a.csv").display().to_string();
+        assert_eq!(
+            msgs[0],
+            format!("{file}:402: `BilledCost`: invalid number `abc`")
+        );
+        assert_eq!(msgs[1], format!("{file}:403: expected 9 fields, found 4"));
+        assert!(
+            msgs[2].starts_with(&format!(
+                "{file}:404: `ChargePeriodEnd`: ends (2024-09-01 01:00:00) before it starts"
+            )),
+            "{}",
+            msgs[2]
+        );
+    }
+
+    #[tokio::test]
+    async fn too_many_bad_rows_fail_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{HEADER}\n1,USD,Usage,2024-09-02 01:00:00,2024-09-02 00:00:00,1,AWS,S,\nx,USD,Usage,2024-09-02 01:00:00,2024-09-02 00:00:00,1,AWS,S,\n"
+        );
+        std::fs::write(dir.path().join("a.csv"), text).unwrap();
+        let err = collector(dir.path(), "")
+            .collect(window())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("1 of 2 rows are bad, more than `max_bad_row_fraction` = 0.01 allows"),
+            "{err}"
+        );
+        // A looser limit lets the good row through.
+        let c = collector(dir.path(), "max_bad_row_fraction = 0.5")
+            .collect(window())
+            .await
+            .unwrap();
+        assert_eq!(c.frame.height(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_focus_fails_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.csv"),
+            format!("{HEADER}\n1,USD,Usage,2024-09-02 01:00:00,2024-09-02 00:00:00,1,AWS,S,\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("b.csv"), "date,amount\n2024-09-01,3\n").unwrap();
+        let err = collector(dir.path(), "")
+            .collect(window())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CollectError::NotFocus { .. }));
+        assert!(
+            err.to_string()
+                .contains("b.csv` is not a FOCUS export: none of its 2 columns is a FOCUS column"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_directory_and_a_glob_without_matches_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = collector(dir.path(), "")
+            .collect(window())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().ends_with("(the directory is empty)"),
+            "{err}"
+        );
+        let err = collector(&dir.path().join("*.csv"), "")
+            .collect(window())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("no files match"), "{err}");
+        std::fs::write(dir.path().join("empty.csv"), "").unwrap();
+        let err = collector(&dir.path().join("empty.csv"), "")
+            .collect(window())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is not a FOCUS export: the file is empty"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_window_keeps_only_its_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{HEADER}\n1,USD,Usage,2024-09-02 01:00:00,2024-09-02 00:00:00,1,AWS,S,\n2,USD,Usage,2024-09-03 01:00:00,2024-09-03 00:00:00,1,AWS,S,\n"
+        );
+        std::fs::write(dir.path().join("a.csv"), text).unwrap();
+        let mut w = window();
+        w.since = NaiveDate::from_ymd_opt(2024, 9, 3);
+        let c = collector(dir.path(), "").collect(w).await.unwrap();
+        assert_eq!(billed(&c), 2.0);
+        assert_eq!(c.days.len(), 1);
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let cfg = ComponentConfig::from_toml(
+            ComponentKind::Collector,
+            "files",
+            "type = \"focus_file\"\npath = \"x\"\nmax_bad_row_fraction = 2.0\n",
+        )
+        .unwrap();
+        let err = build(&cfg).unwrap_err().to_string();
+        assert!(
+            err.contains("`collectors.files.max_bad_row_fraction`: must be between 0 and 1"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! vitals-collector: sources that pull from the outside world and hand over
+//! one canonical dataset per run. They know the wire formats; nothing
+//! downstream does.
+
+mod collector;
+mod cost_rows;
+mod error;
+mod focus;
+mod focus_file;
+pub mod registry;
+
+pub use collector::{
+    BAD_ROW_SAMPLES, BadRow, CollectReport, CollectWindow, Collected, Collector, Position,
+};
+pub use cost_rows::{CostFrameBuilder, CostRow};
+pub use error::CollectError;
