@@ -1,0 +1,40 @@
+//! The `Analyzer` trait and what it is given and gives back.
+
+use std::fmt;
+
+use chrono::NaiveDate;
+use vitals_core::Store;
+use vitals_core::finding::Finding;
+use vitals_core::period::DayRange;
+use vitals_core::summary::Summary;
+
+use crate::error::AnalyzeError;
+
+/// What one analysis run looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct AnalysisContext<'a> {
+    pub store: &'a Store,
+    /// The days under analysis (a report's week, or `--since..--until`).
+    pub period: DayRange,
+    /// Today's UTC date.
+    pub today: NaiveDate,
+}
+
+/// Findings and summary tables of one run.
+#[derive(Debug, Clone, Default)]
+pub struct AnalysisOutput {
+    pub findings: Vec<Finding>,
+    pub summaries: Vec<Summary>,
+}
+
+/// A Polars pipeline over the store. Synchronous: the daemon runs it under
+/// `spawn_blocking`.
+pub trait Analyzer: Send + Sync + fmt::Debug {
+    /// The instance's name (its config key).
+    fn name(&self) -> &str;
+
+    /// The registry type, which is also the `kind` of its findings.
+    fn type_name(&self) -> &'static str;
+
+    fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError>;
+}
