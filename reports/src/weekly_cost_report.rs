@@ -1,0 +1,659 @@
+//! `weekly_cost_report`: one ISO week of cost, against the week before, with
+//! month to date, in HTML (self-contained, for email), Markdown and JSON.
+//!
+//! Numbers are formatted here, in Rust, into a view the templates only lay
+//! out. Every name that comes from billing data (providers, services, tags)
+//! is escaped: HTML by tera's autoescape, Markdown by the `md` filter.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use tera::{Context, Kwargs, State, Tera};
+use vitals_core::config::{ComponentConfig, ConfigErrors};
+use vitals_core::summary::{Comparison, CostGroup, CostSummary, CurrencyTotal, Summary};
+
+use crate::chart::{self, PALETTE};
+use crate::error::ReportError;
+use crate::format::Format;
+use crate::report::{Report, ReportInput};
+
+const HTML: &str = include_str!("../templates/weekly_cost_report.html");
+const MARKDOWN: &str = include_str!("../templates/weekly_cost_report.md");
+
+/// `[reports.NAME] type = "weekly_cost_report"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeeklyCostReportConfig {
+    /// Formats a scheduled run writes. Default `["html", "md", "json"]`.
+    #[serde(default = "default_formats")]
+    formats: Vec<Format>,
+    /// Directory the files go to, relative to the config file. Default `./reports`.
+    #[serde(default = "default_out_dir")]
+    out_dir: PathBuf,
+    /// Decimal places of money in HTML and Markdown (JSON keeps full
+    /// precision). Default 2.
+    #[serde(default = "default_money_decimals")]
+    money_decimals: usize,
+    /// Rows per table before the rest is left to the JSON report. Default 15.
+    #[serde(default = "default_max_rows")]
+    max_rows: usize,
+    /// The `cost_summary` analyzer to take figures from; may be left out
+    /// when there is exactly one.
+    analyzer: Option<String>,
+    /// The report's heading. Default `Weekly cost report`.
+    #[serde(default = "default_title")]
+    title: String,
+}
+
+fn default_formats() -> Vec<Format> {
+    Format::ALL.to_vec()
+}
+
+fn default_out_dir() -> PathBuf {
+    PathBuf::from("./reports")
+}
+
+fn default_money_decimals() -> usize {
+    2
+}
+
+fn default_max_rows() -> usize {
+    15
+}
+
+fn default_title() -> String {
+    "Weekly cost report".to_string()
+}
+
+#[derive(Debug)]
+pub struct WeeklyCostReport {
+    name: String,
+    config: WeeklyCostReportConfig,
+    out_dir: PathBuf,
+}
+
+pub fn build(config: &ComponentConfig) -> Result<Box<dyn Report>, ConfigErrors> {
+    let parsed: WeeklyCostReportConfig = config.parse()?;
+    if parsed.formats.is_empty() {
+        return Err(config.error(Some("formats"), "must list at least one format"));
+    }
+    if parsed.money_decimals > 6 {
+        return Err(config.error(Some("money_decimals"), "must be between 0 and 6"));
+    }
+    Ok(Box::new(WeeklyCostReport {
+        name: config.name.clone(),
+        out_dir: config.resolve_path(&parsed.out_dir),
+        config: parsed,
+    }))
+}
+
+impl Report for WeeklyCostReport {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn type_name(&self) -> &'static str {
+        "weekly_cost_report"
+    }
+
+    fn formats(&self) -> &[Format] {
+        &self.config.formats
+    }
+
+    fn out_dir(&self) -> &Path {
+        &self.out_dir
+    }
+
+    fn needs(&self) -> (&'static str, Option<&str>) {
+        ("cost_summary", self.config.analyzer.as_deref())
+    }
+
+    fn render(&self, input: &ReportInput<'_>, format: Format) -> Result<String, ReportError> {
+        let summary = self.summary(input)?;
+        let render_error = |message: String| ReportError::Render {
+            report: self.name.clone(),
+            format: format.extension(),
+            message,
+        };
+        match format {
+            Format::Json => {
+                let doc = JsonReport {
+                    report: &self.name,
+                    r#type: self.type_name(),
+                    week: input.week.to_string(),
+                    generated_at: input.generated_at.to_rfc3339(),
+                    cost: summary,
+                };
+                serde_json::to_string_pretty(&doc)
+                    .map(|s| s + "\n")
+                    .map_err(|e| render_error(e.to_string()))
+            }
+            Format::Html | Format::Markdown => {
+                let view = self.view(input, summary, format == Format::Html);
+                let context =
+                    Context::from_serialize(&view).map_err(|e| render_error(format!("{e:#}")))?;
+                let name = if format == Format::Html {
+                    "report.html"
+                } else {
+                    "report.md"
+                };
+                templates(format)
+                    .render(name, &context)
+                    .map_err(|e| render_error(format!("{e:#}")))
+            }
+        }
+    }
+}
+
+impl WeeklyCostReport {
+    fn summary<'a>(&self, input: &ReportInput<'a>) -> Result<&'a CostSummary, ReportError> {
+        let wanted = self.config.analyzer.as_deref();
+        input
+            .summaries
+            .iter()
+            .map(|s| match s {
+                Summary::Cost(c) => c.as_ref(),
+            })
+            .find(|c| wanted.is_none_or(|w| w == c.analyzer))
+            .ok_or_else(|| ReportError::MissingInput {
+                report: self.name.clone(),
+                message: match wanted {
+                    Some(w) => format!("no cost summary from analyzer `{w}`"),
+                    None => "no `cost_summary` analyzer produced a summary".to_string(),
+                },
+            })
+    }
+
+    fn view(&self, input: &ReportInput<'_>, s: &CostSummary, charts: bool) -> View {
+        let money = Money(self.config.money_decimals);
+        let max = self.config.max_rows;
+        let lines =
+            |groups: &[CostGroup], label: &dyn Fn(&CostGroup) -> (String, String)| -> Table {
+                Table {
+                    rows: groups
+                        .iter()
+                        .take(max)
+                        .map(|g| money.line(label(g), &g.currency, &g.cost))
+                        .collect(),
+                    more: groups.len().saturating_sub(max),
+                }
+            };
+        let none =
+            |v: &Option<String>, missing: &str| v.clone().unwrap_or_else(|| missing.to_string());
+        let provider_label = |g: &CostGroup| (none(&g.name, "(none)"), String::new());
+        let totals = |t: &[CurrencyTotal]| -> Vec<Line> {
+            t.iter()
+                .map(|t| money.line((t.currency.clone(), String::new()), &t.currency, &t.cost))
+                .collect()
+        };
+        View {
+            title: self.config.title.clone(),
+            report: self.name.clone(),
+            week: input.week.to_string(),
+            period: format!("{} – {}", s.period.start, s.period.end),
+            previous_period: format!("{} – {}", s.previous_period.start, s.previous_period.end),
+            generated_at: input.generated_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            data_through: s.data_through.map(|d| d.to_string()),
+            tag_key: s.tag_key.clone(),
+            empty: s.totals.is_empty(),
+            totals: totals(&s.totals),
+            providers: lines(&s.by_provider, &provider_label),
+            services: lines(&s.by_service, &|g| {
+                (none(&g.name, "(no service)"), none(&g.provider, ""))
+            }),
+            sub_accounts: lines(&s.by_sub_account, &|g| {
+                let id = none(&g.id, "(none)");
+                (
+                    g.name.clone().unwrap_or_else(|| id.clone()),
+                    format!("{} {id}", none(&g.provider, "")),
+                )
+            }),
+            tags: lines(&s.by_tag, &|g| (none(&g.name, "(untagged)"), String::new())),
+            movers: lines(&s.top_movers, &|g| {
+                (none(&g.name, "(no service)"), none(&g.provider, ""))
+            }),
+            untagged: s
+                .untagged
+                .iter()
+                .map(|u| Untagged {
+                    currency: u.currency.clone(),
+                    billed: money.amount(u.untagged.billed),
+                    total: money.amount(u.total.billed),
+                    share: u
+                        .billed_share
+                        .map_or_else(|| "–".to_string(), |r| format!("{:.1}%", r * 100.0)),
+                })
+                .collect(),
+            month: s.month_to_date.as_ref().map(|m| Month {
+                month: m.month.clone(),
+                range: format!("{} – {}", m.range.start, m.range.end),
+                previous_range: format!("{} – {}", m.previous_range.start, m.previous_range.end),
+                totals: totals(&m.totals),
+                providers: m
+                    .by_provider
+                    .iter()
+                    .map(|g| money.line(provider_label(g), &g.currency, &g.cost))
+                    .collect(),
+            }),
+            charts: if charts { daily_charts(s) } else { Vec::new() },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    report: &'a str,
+    r#type: &'static str,
+    week: String,
+    generated_at: String,
+    cost: &'a CostSummary,
+}
+
+#[derive(Serialize)]
+struct View {
+    title: String,
+    report: String,
+    week: String,
+    period: String,
+    previous_period: String,
+    generated_at: String,
+    data_through: Option<String>,
+    tag_key: String,
+    empty: bool,
+    totals: Vec<Line>,
+    providers: Table,
+    services: Table,
+    sub_accounts: Table,
+    tags: Table,
+    movers: Table,
+    untagged: Vec<Untagged>,
+    month: Option<Month>,
+    charts: Vec<ChartView>,
+}
+
+#[derive(Serialize)]
+struct Table {
+    rows: Vec<Line>,
+    /// Rows left out for length.
+    more: usize,
+}
+
+/// One table row, formatted.
+#[derive(Serialize)]
+struct Line {
+    label: String,
+    detail: String,
+    currency: String,
+    billed: String,
+    effective: String,
+    previous_billed: String,
+    change: String,
+    change_pct: String,
+    /// `up`, `down` or `flat`, for coloring.
+    direction: &'static str,
+}
+
+#[derive(Serialize)]
+struct Untagged {
+    currency: String,
+    billed: String,
+    total: String,
+    share: String,
+}
+
+#[derive(Serialize)]
+struct Month {
+    month: String,
+    range: String,
+    previous_range: String,
+    totals: Vec<Line>,
+    providers: Vec<Line>,
+}
+
+#[derive(Serialize)]
+struct ChartView {
+    currency: String,
+    data_uri: String,
+    axis_max: String,
+    first_day: String,
+    last_day: String,
+    legend: Vec<Legend>,
+}
+
+#[derive(Serialize)]
+struct Legend {
+    name: String,
+    color: String,
+}
+
+/// Money formatting with a fixed number of decimals and thousands separators.
+#[derive(Clone, Copy)]
+struct Money(usize);
+
+impl Money {
+    fn amount(self, v: f64) -> String {
+        let s = format!("{:.*}", self.0, v.abs());
+        let (int, frac) = s
+            .split_once('.')
+            .map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
+        let mut grouped = String::with_capacity(s.len() + int.len() / 3 + 1);
+        for (i, c) in int.chars().enumerate() {
+            if i > 0 && (int.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        if let Some(f) = frac {
+            grouped.push('.');
+            grouped.push_str(f);
+        }
+        // No "-0.00": the sign shows only when the rounded value is not zero.
+        if v < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0') {
+            grouped.insert(0, '-');
+        }
+        grouped
+    }
+
+    fn signed(self, v: f64) -> String {
+        let s = self.amount(v);
+        if v > 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0') {
+            format!("+{s}")
+        } else {
+            s
+        }
+    }
+
+    fn line(self, (label, detail): (String, String), currency: &str, c: &Comparison) -> Line {
+        Line {
+            label,
+            detail,
+            currency: currency.to_string(),
+            billed: self.amount(c.current.billed),
+            effective: self.amount(c.current.effective),
+            previous_billed: self.amount(c.previous.billed),
+            change: self.signed(c.change.billed),
+            change_pct: match c.change_ratio_billed {
+                Some(r) => format!("{:+.1}%", r * 100.0),
+                None if c.current.billed != 0.0 => "new".to_string(),
+                None => "–".to_string(),
+            },
+            direction: match c.change.billed {
+                x if x > 0.0 => "up",
+                x if x < 0.0 => "down",
+                _ => "flat",
+            },
+        }
+    }
+}
+
+/// One chart per currency: daily billed cost by provider over the previous
+/// and current periods.
+fn daily_charts(s: &CostSummary) -> Vec<ChartView> {
+    let currencies: BTreeSet<&str> = s.daily.iter().map(|d| d.currency.as_str()).collect();
+    let days: Vec<NaiveDate> = s.previous_period.union(&s.period).days().collect();
+    currencies
+        .into_iter()
+        .map(|currency| {
+            // Providers in order of their cost over the chart, largest at the bottom.
+            let mut providers: Vec<(String, f64)> = Vec::new();
+            for d in s.daily.iter().filter(|d| d.currency == currency) {
+                match providers.iter_mut().find(|(p, _)| *p == d.provider) {
+                    Some((_, v)) => *v += d.cost.billed,
+                    None => providers.push((d.provider.clone(), d.cost.billed)),
+                }
+            }
+            providers.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let series: Vec<String> = providers.into_iter().map(|(p, _)| p).collect();
+            let bars = chart::bars_from(
+                &days,
+                |d| d.format("%d").to_string(),
+                &series,
+                s.daily
+                    .iter()
+                    .filter(|d| d.currency == currency)
+                    .map(|d| (d.day, d.provider.clone(), d.cost.billed)),
+            );
+            let rendered = chart::stacked_bars(&bars);
+            ChartView {
+                currency: currency.to_string(),
+                data_uri: rendered.data_uri(),
+                axis_max: format!("{}", rendered.axis_max),
+                first_day: days.first().map(|d| d.to_string()).unwrap_or_default(),
+                last_day: days.last().map(|d| d.to_string()).unwrap_or_default(),
+                legend: series
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        let [r, g, b] = PALETTE[i % PALETTE.len()];
+                        Legend {
+                            name,
+                            color: format!("#{r:02x}{g:02x}{b:02x}"),
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Escapes text for Markdown: inline markup, HTML and table pipes lose their
+/// meaning, and line breaks cannot end a table row.
+fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!' | '(' | ')'
+            | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The template engine of one format. Components are global to a `Tera`,
+/// so each format gets its own.
+fn templates(format: Format) -> &'static Tera {
+    static HTML_TERA: std::sync::OnceLock<Tera> = std::sync::OnceLock::new();
+    static MARKDOWN_TERA: std::sync::OnceLock<Tera> = std::sync::OnceLock::new();
+    let (cell, name, source) = match format {
+        Format::Markdown => (&MARKDOWN_TERA, "report.md", MARKDOWN),
+        _ => (&HTML_TERA, "report.html", HTML),
+    };
+    cell.get_or_init(|| {
+        let mut tera = Tera::new();
+        tera.autoescape_on(vec![".html"]);
+        tera.register_filter("md", |s: &str, _: Kwargs, _: &State| escape_markdown(s));
+        // The templates are part of the binary: a syntax error in one is a
+        // bug caught by the tests below, not a runtime condition.
+        if let Err(e) = tera.add_raw_template(name, source) {
+            panic!("template `{name}` does not parse: {e:#}");
+        }
+        tera
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use vitals_core::config::ComponentKind;
+    use vitals_core::period::{DayRange, Week};
+    use vitals_core::summary::{Amounts, DailyCost, MonthToDate, UntaggedShare};
+
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn amounts(billed: f64, effective: f64) -> Amounts {
+        Amounts { billed, effective }
+    }
+
+    fn group(provider: &str, name: Option<&str>, cur: f64, prev: f64) -> CostGroup {
+        CostGroup {
+            provider: Some(provider.to_string()),
+            name: name.map(str::to_string),
+            id: None,
+            currency: "USD".to_string(),
+            cost: Comparison::new(amounts(cur, cur / 2.0), amounts(prev, prev / 2.0)),
+        }
+    }
+
+    fn summary() -> CostSummary {
+        let week = DayRange::new(d("2024-09-23"), d("2024-09-29")).unwrap();
+        let hostile = "<script>alert(1)</script> | *x* [y](z)";
+        CostSummary {
+            analyzer: "cost".into(),
+            period: week,
+            previous_period: week.previous(),
+            data_through: Some(d("2024-09-30")),
+            tag_key: "environment".into(),
+            totals: vec![CurrencyTotal {
+                currency: "USD".into(),
+                cost: Comparison::new(amounts(1234.5, 1000.0), amounts(1000.0, 900.0)),
+            }],
+            by_provider: vec![group("AWS", Some("AWS"), 1234.5, 1000.0)],
+            by_sub_account: vec![],
+            by_service: vec![group("AWS", Some(hostile), 1234.5, 1000.0)],
+            by_tag: vec![CostGroup {
+                provider: None,
+                ..group("AWS", Some(hostile), 1.0, 0.0)
+            }],
+            top_movers: vec![group("AWS", Some(hostile), 1234.5, 1000.0)],
+            untagged: vec![UntaggedShare {
+                currency: "USD".into(),
+                untagged: amounts(10.0, 10.0),
+                total: amounts(1234.5, 1000.0),
+                billed_share: Some(10.0 / 1234.5),
+                effective_share: Some(0.01),
+            }],
+            daily: vec![DailyCost {
+                day: d("2024-09-24"),
+                provider: "AWS".into(),
+                service: None,
+                currency: "USD".into(),
+                cost: amounts(1234.5, 1000.0),
+            }],
+            month_to_date: Some(MonthToDate {
+                month: "2024-09".into(),
+                range: DayRange::new(d("2024-09-01"), d("2024-09-30")).unwrap(),
+                previous_range: DayRange::new(d("2024-08-01"), d("2024-08-30")).unwrap(),
+                totals: vec![],
+                by_provider: vec![group("AWS", Some("AWS"), 20.52015, 0.0)],
+            }),
+        }
+    }
+
+    fn render(format: Format, extra: &str) -> String {
+        let cfg = ComponentConfig::from_toml(
+            ComponentKind::Report,
+            "weekly",
+            &format!("type = \"weekly_cost_report\"\n{extra}"),
+        )
+        .unwrap();
+        let report = build(&cfg).unwrap();
+        let summaries = vec![Summary::Cost(Box::new(summary()))];
+        let input = ReportInput {
+            week: "2024-W39".parse::<Week>().unwrap(),
+            summaries: &summaries,
+            findings: &[],
+            generated_at: Utc.with_ymd_and_hms(2026, 11, 23, 7, 0, 0).unwrap(),
+        };
+        report.render(&input, format).unwrap()
+    }
+
+    #[test]
+    fn html_escapes_names_and_embeds_the_chart() {
+        let html = render(Format::Html, "money_decimals = 4");
+        assert!(!html.contains("<script>"), "unescaped name in HTML");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;")
+                || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("src=\"data:image/png;base64,iVBOR"));
+        assert!(html.contains("1,234.5000"));
+        assert!(html.contains("+234.5000"));
+        // 234.5 / 1000 is 0.23449999… in binary.
+        assert!(html.contains("+23.4%"));
+        // Month to date, rounded half away from zero at 4 places.
+        assert!(html.contains("20.5202"), "{html}");
+        assert!(html.contains("2024-W39"));
+    }
+
+    #[test]
+    fn markdown_escapes_names() {
+        let md = render(Format::Markdown, "");
+        assert!(
+            md.contains(r"\<script\>alert\(1\)\</script\> \| \*x\* \[y\]\(z\)"),
+            "{md}"
+        );
+        assert!(md.contains("| AWS | 1,234.50 |"), "{md}");
+        assert!(!md.contains("data:image"));
+    }
+
+    #[test]
+    fn json_keeps_full_precision() {
+        let json: serde_json::Value = serde_json::from_str(&render(Format::Json, "")).unwrap();
+        assert_eq!(json["week"], "2024-W39");
+        assert_eq!(
+            json["cost"]["month_to_date"]["by_provider"][0]["cost"]["current"]["billed"],
+            20.52015
+        );
+        assert_eq!(json["cost"]["totals"][0]["cost"]["change"]["billed"], 234.5);
+    }
+
+    #[test]
+    fn money_is_grouped_rounded_and_signed() {
+        let m = Money(2);
+        assert_eq!(m.amount(1234567.891), "1,234,567.89");
+        assert_eq!(m.amount(-0.001), "0.00");
+        assert_eq!(m.amount(-12.5), "-12.50");
+        assert_eq!(m.signed(0.004), "0.00");
+        assert_eq!(m.signed(3.0), "+3.00");
+        assert_eq!(Money(0).amount(999.6), "1,000");
+    }
+
+    #[test]
+    fn a_missing_summary_is_a_clear_error() {
+        let cfg = ComponentConfig::from_toml(
+            ComponentKind::Report,
+            "weekly",
+            "type = \"weekly_cost_report\"\nanalyzer = \"other\"",
+        )
+        .unwrap();
+        let report = build(&cfg).unwrap();
+        let summaries = vec![Summary::Cost(Box::new(summary()))];
+        let input = ReportInput {
+            week: "2024-W39".parse::<Week>().unwrap(),
+            summaries: &summaries,
+            findings: &[],
+            generated_at: Utc::now(),
+        };
+        let err = report.render(&input, Format::Html).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "report `weekly`: no cost summary from analyzer `other`"
+        );
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let cfg = ComponentConfig::from_toml(
+            ComponentKind::Report,
+            "w",
+            "type = \"weekly_cost_report\"\nformats = [\"pdf\"]",
+        )
+        .unwrap();
+        let err = build(&cfg).unwrap_err().to_string();
+        assert!(err.contains("`reports.w.formats`"), "{err}");
+        assert!(err.contains("pdf"), "{err}");
+    }
+}
