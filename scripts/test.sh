@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every test dependency, then runs every test of the workspace.
+#
+#   bash scripts/test.sh            # all tests
+#   bash scripts/test.sh cost       # extra arguments go to `cargo test`
+#
+# System packages come from Debian's apt (root or sudo); Python packages go
+# into `.venv/` in the repository (ignored by git). Safe to run again: what
+# is already installed is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# Debian packages: promtool (from `prometheus`) checks the /metrics format.
+apt_packages=()
+command -v promtool >/dev/null 2>&1 || apt_packages+=(prometheus)
+if ((${#apt_packages[@]})); then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    say "installing ${apt_packages[*]} with apt"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+# Debian's packages start nothing by themselves under a container; tests
+# start the peers they need on loopback ports.
+
+# Python peers: DuckDB, the independent oracle for cost totals.
+if ! .venv/bin/python -c 'import duckdb' >/dev/null 2>&1; then
+    say "installing tests/requirements.txt into .venv"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+fi
+export VITALS_TEST_PYTHON="$PWD/.venv/bin/python"
+
+say "cargo test (every crate, every target)"
+cargo test --workspace --all-targets --no-fail-fast "$@"

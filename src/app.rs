@@ -1,0 +1,131 @@
+//! The configured components, built and cross-checked from a config file.
+
+use std::path::Path;
+
+use vitals_analyzers::Analyzer;
+use vitals_collector::Collector;
+use vitals_core::Store;
+use vitals_core::config::{ComponentConfig, ComponentKind, Config, ConfigErrors, backticked};
+use vitals_reports::Report;
+
+/// Everything a command needs: the config and its built components.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub collectors: Vec<Box<dyn Collector>>,
+    pub analyzers: Vec<Box<dyn Analyzer>>,
+    pub reports: Vec<Box<dyn Report>>,
+}
+
+impl App {
+    /// Loads and checks a config and builds every component, without I/O
+    /// beyond reading the file. Every error in the file comes back at once.
+    pub fn load(path: &Path) -> Result<App, ConfigErrors> {
+        // Building a component checks its table without I/O; doing it while
+        // loading puts its errors beside the rest of the file's.
+        let config = Config::load_checked(path, &|c| match c.kind {
+            ComponentKind::Collector => vitals_collector::registry::build(c).map(drop),
+            ComponentKind::Analyzer => vitals_analyzers::registry::build(c).map(drop),
+            ComponentKind::Report => vitals_reports::registry::build(c).map(drop),
+        })?;
+        let mut errors = ConfigErrors::new(path);
+        let collectors = build_all(
+            &config.collectors,
+            vitals_collector::registry::build,
+            &mut errors,
+        );
+        let analyzers = build_all(
+            &config.analyzers,
+            vitals_analyzers::registry::build,
+            &mut errors,
+        );
+        let reports = build_all(
+            &config.reports,
+            vitals_reports::registry::build,
+            &mut errors,
+        );
+        if errors.is_empty() {
+            for (report, cfg) in reports.iter().zip(&config.reports) {
+                if let Err(e) = resolve_needs(report.as_ref(), cfg, &analyzers) {
+                    errors.extend(e);
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let store = Store::open(config.store_path()).map_err(|e| {
+            let mut errors = ConfigErrors::new(path);
+            errors.push(vitals_core::config::ConfigError::new(
+                "store.path",
+                e.to_string(),
+            ));
+            errors
+        })?;
+        Ok(App {
+            config,
+            store,
+            collectors,
+            analyzers,
+            reports,
+        })
+    }
+
+    pub fn report(&self, name: &str) -> Option<&dyn Report> {
+        self.reports
+            .iter()
+            .find(|r| r.name() == name)
+            .map(|r| r.as_ref())
+    }
+}
+
+fn build_all<T>(
+    configs: &[ComponentConfig],
+    build: fn(&ComponentConfig) -> Result<T, ConfigErrors>,
+    errors: &mut ConfigErrors,
+) -> Vec<T> {
+    configs
+        .iter()
+        .filter_map(|c| build(c).map_err(|e| errors.extend(e)).ok())
+        .collect()
+}
+
+/// A report that needs an analyzer's summary must find one: the named
+/// instance, which must be of the right type, or else exactly one of the type.
+fn resolve_needs(
+    report: &dyn Report,
+    config: &ComponentConfig,
+    analyzers: &[Box<dyn Analyzer>],
+) -> Result<(), ConfigErrors> {
+    let (ty, named) = report.needs();
+    let of_type: Vec<&str> = analyzers
+        .iter()
+        .filter(|a| a.type_name() == ty)
+        .map(|a| a.name())
+        .collect();
+    match named {
+        Some(name) => match analyzers.iter().find(|a| a.name() == name) {
+            Some(a) if a.type_name() == ty => Ok(()),
+            Some(a) => Err(config.error(
+                Some("analyzer"),
+                format!("analyzer `{name}` is of type `{}`, but this report needs a `{ty}`", a.type_name()),
+            )),
+            None => Err(config.error(
+                Some("analyzer"),
+                format!(
+                    "no analyzer named `{name}`{}",
+                    vitals_core::config::did_you_mean(name, of_type.iter().copied())
+                ),
+            )),
+        },
+        None if of_type.len() == 1 => Ok(()),
+        None if of_type.is_empty() => Err(config.error(
+            None,
+            format!("report type `{}` needs an analyzer of type `{ty}`; add `[analyzers.NAME]` with `type = \"{ty}\"`", report.type_name()),
+        )),
+        None => Err(config.error(
+            None,
+            format!("several `{ty}` analyzers ({}): set `analyzer` to the one to use", backticked(of_type.iter().copied())),
+        )),
+    }
+}

@@ -1,0 +1,240 @@
+//! `vitals run`: the schedule. Collectors every `collect_interval`, then the
+//! analyzers (for the metrics); reports on `report_cron` in `timezone`. Stops
+//! cleanly on SIGINT or SIGTERM: the HTTP server drains, a running job is
+//! abandoned between store writes (each write is atomic on its own).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use vitals_collector::CollectWindow;
+use vitals_core::period::{DayRange, Week};
+use vitals_core::summary::Summary;
+
+use crate::app::App;
+use crate::metrics::Metrics;
+use crate::pipeline;
+
+/// Temp files younger than this may belong to a writer still running.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+
+pub async fn run(app: Arc<App>, metrics: Metrics) -> anyhow::Result<()> {
+    clean_stale(&app);
+    let listen = app.config.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen} (`[server] listen`)"))?;
+    tracing::info!(%listen, "serving /metrics, /healthz, /readyz");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut server_stop = stop_rx.clone();
+    let router = crate::http::router(metrics.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop_tx.send(true);
+    });
+
+    let schedule = &app.config.schedule;
+    let interval = schedule.collect_interval;
+    let mut next_report = next_cron(&app, Utc::now());
+    let mut stop = stop_rx.clone();
+    loop {
+        let cycle = async {
+            collect_cycle(&app, &metrics).await;
+            metrics.ready.set(1);
+        };
+        tokio::select! {
+            _ = cycle => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        let next_collect = tokio::time::Instant::now() + interval;
+        loop {
+            let until_report = next_report
+                .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(Duration::MAX);
+            let report_at =
+                tokio::time::Instant::now() + until_report.min(Duration::from_secs(365 * 86_400));
+            if report_at >= next_collect {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next_collect) => break,
+                    _ = stop.wait_for(|s| *s) => return shutdown(server).await,
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(report_at) => {}
+                _ = stop.wait_for(|s| *s) => return shutdown(server).await,
+            }
+            tokio::select! {
+                _ = report_cycle(&app, &metrics) => {}
+                _ = stop.wait_for(|s| *s) => return shutdown(server).await,
+            }
+            next_report = next_cron(&app, Utc::now() + chrono::Duration::seconds(1));
+        }
+    }
+    shutdown(server).await
+}
+
+async fn shutdown(server: tokio::task::JoinHandle<std::io::Result<()>>) -> anyhow::Result<()> {
+    tracing::info!("shutting down");
+    server
+        .await
+        .context("HTTP server task")?
+        .context("HTTP server")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `vitals run --once`: one collection, one analysis, every report. Returns
+/// the files written and whether everything succeeded.
+pub async fn once(
+    app: Arc<App>,
+    metrics: Metrics,
+) -> anyhow::Result<(Vec<std::path::PathBuf>, bool)> {
+    clean_stale(&app);
+    let mut ok = collect_cycle(&app, &metrics).await;
+    let mut files = Vec::new();
+    match report_cycle_files(&app, &metrics).await {
+        Ok((written, all_ok)) => {
+            files = written;
+            ok &= all_ok;
+        }
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ok = false;
+        }
+    }
+    Ok((files, ok))
+}
+
+fn clean_stale(app: &App) {
+    match app.store.clean_stale_temp_files(STALE_TEMP_AGE) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            files = n,
+            "removed stale temporary files left by an interrupted write"
+        ),
+        Err(e) => tracing::warn!("cleaning stale temporary files: {e}"),
+    }
+}
+
+/// Collects from every source, then refreshes the cost gauges. True if
+/// every collector and analyzer succeeded.
+async fn collect_cycle(app: &Arc<App>, metrics: &Metrics) -> bool {
+    let window = CollectWindow {
+        since: None,
+        until: None,
+        today: Utc::now().date_naive(),
+    };
+    let outcomes = pipeline::collect(app, metrics, window, None).await;
+    let mut ok = outcomes.iter().all(|o| o.result.is_ok());
+    ok &= refresh_cost_metrics(app, metrics).await;
+    ok
+}
+
+/// Sets the cost gauges from the latest complete week and the latest day.
+async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
+    let latest = match pipeline::latest_cost_day(app).await {
+        Ok(Some(day)) => day,
+        Ok(None) => return true,
+        Err(e) => {
+            tracing::error!("reading the store: {e:#}");
+            return false;
+        }
+    };
+    let week = Week::latest_complete(latest, Utc::now().date_naive());
+    let (Ok(week_analysis), Ok(day_analysis)) = (
+        pipeline::analyze(app, metrics, week.range()).await,
+        pipeline::analyze(app, metrics, DayRange::single(latest)).await,
+    ) else {
+        return false;
+    };
+    let first_cost = |s: &[Summary]| {
+        s.iter()
+            .map(|s| match s {
+                Summary::Cost(c) => c.as_ref().clone(),
+            })
+            .next()
+    };
+    if let Some(w) = first_cost(&week_analysis.summaries) {
+        metrics.set_cost(&w, first_cost(&day_analysis.summaries).as_ref());
+    }
+    week_analysis.failures.is_empty() && day_analysis.failures.is_empty()
+}
+
+async fn report_cycle(app: &Arc<App>, metrics: &Metrics) {
+    if let Err(e) = report_cycle_files(app, metrics).await {
+        tracing::error!("{e:#}");
+    }
+}
+
+/// Writes every configured report for the latest complete week.
+async fn report_cycle_files(
+    app: &Arc<App>,
+    metrics: &Metrics,
+) -> anyhow::Result<(Vec<std::path::PathBuf>, bool)> {
+    if app.reports.is_empty() {
+        return Ok((Vec::new(), true));
+    }
+    let week = pipeline::latest_week(app).await?;
+    let mut files = Vec::new();
+    let mut ok = true;
+    for report in &app.reports {
+        match pipeline::write_report(app, metrics, report.as_ref(), week, report.formats(), None)
+            .await
+        {
+            Ok(written) => files.extend(written.into_iter().flatten()),
+            Err(_) => ok = false,
+        }
+    }
+    Ok((files, ok))
+}
+
+/// The next report time after `after`, in the configured time zone.
+fn next_cron(app: &App, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let schedule = &app.config.schedule;
+    let local = after.with_timezone(&schedule.timezone);
+    match schedule
+        .report_cron
+        .cron
+        .find_next_occurrence(&local, false)
+    {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(e) => {
+            tracing::error!(cron = %schedule.report_cron.expression, "no next report time: {e}");
+            None
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("cannot listen for SIGTERM: {e}");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("SIGINT received"),
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,472 @@
+//! Every metric vitals exports, named in one place.
+//!
+//! Prometheus conventions: the `vitals_` prefix, base units in the name,
+//! counters end in `_total`, and labels are bounded: collector, analyzer and
+//! report names come from the config, providers and currencies from billing
+//! data (a handful), services are capped per provider with the rest summed
+//! into `other`.
+
+use prometheus::{
+    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use vitals_core::summary::CostSummary;
+
+pub const BUILD_INFO: &str = "vitals_build_info";
+pub const COLLECTOR_RUNS: &str = "vitals_collector_runs_total";
+pub const COLLECTOR_FAILURES: &str = "vitals_collector_failures_total";
+pub const COLLECTOR_DURATION: &str = "vitals_collector_duration_seconds";
+pub const COLLECTOR_ROWS: &str = "vitals_collector_rows_total";
+pub const COLLECTOR_BAD_ROWS: &str = "vitals_collector_bad_rows_total";
+pub const COLLECTOR_LAST_SUCCESS: &str = "vitals_collector_last_success_timestamp_seconds";
+pub const ANALYZER_RUNS: &str = "vitals_analyzer_runs_total";
+pub const ANALYZER_FAILURES: &str = "vitals_analyzer_failures_total";
+pub const REPORT_RUNS: &str = "vitals_report_runs_total";
+pub const REPORT_FAILURES: &str = "vitals_report_failures_total";
+pub const REPORT_LAST_SUCCESS: &str = "vitals_report_last_success_timestamp_seconds";
+pub const COST_WEEK_BILLED: &str = "vitals_cost_week_billed";
+pub const COST_WEEK_EFFECTIVE: &str = "vitals_cost_week_effective";
+pub const COST_DAY_BILLED: &str = "vitals_cost_day_billed";
+pub const COST_DAY_EFFECTIVE: &str = "vitals_cost_day_effective";
+pub const COST_DATA_THROUGH: &str = "vitals_cost_data_through_timestamp_seconds";
+pub const UP: &str = "vitals_ready";
+
+/// Every metric name, for the naming and dashboard tests.
+#[cfg(test)]
+pub const ALL: &[&str] = &[
+    BUILD_INFO,
+    COLLECTOR_RUNS,
+    COLLECTOR_FAILURES,
+    COLLECTOR_DURATION,
+    COLLECTOR_ROWS,
+    COLLECTOR_BAD_ROWS,
+    COLLECTOR_LAST_SUCCESS,
+    ANALYZER_RUNS,
+    ANALYZER_FAILURES,
+    REPORT_RUNS,
+    REPORT_FAILURES,
+    REPORT_LAST_SUCCESS,
+    COST_WEEK_BILLED,
+    COST_WEEK_EFFECTIVE,
+    COST_DAY_BILLED,
+    COST_DAY_EFFECTIVE,
+    COST_DATA_THROUGH,
+    UP,
+];
+
+/// Services per provider that get their own series; the rest are `other`.
+pub const MAX_SERVICES_PER_PROVIDER: usize = 20;
+
+/// The registry and every metric in it.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub collector_runs: CounterVec,
+    pub collector_failures: CounterVec,
+    pub collector_duration: HistogramVec,
+    pub collector_rows: CounterVec,
+    pub collector_bad_rows: CounterVec,
+    pub collector_last_success: GaugeVec,
+    pub analyzer_runs: CounterVec,
+    pub analyzer_failures: CounterVec,
+    pub report_runs: CounterVec,
+    pub report_failures: CounterVec,
+    pub report_last_success: GaugeVec,
+    cost_week_billed: GaugeVec,
+    cost_week_effective: GaugeVec,
+    cost_day_billed: GaugeVec,
+    cost_day_effective: GaugeVec,
+    cost_data_through: IntGauge,
+    pub ready: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, label: &str| -> prometheus::Result<CounterVec> {
+            let c = CounterVec::new(Opts::new(name, help), &[label])?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<GaugeVec> {
+            let g = GaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                BUILD_INFO,
+                "Build information of the running vitals; always 1.",
+            ),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        registry.register(Box::new(build_info))?;
+        let collector_duration = HistogramVec::new(
+            HistogramOpts::new(
+                COLLECTOR_DURATION,
+                "Duration of collector runs, failed ones included.",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+            ]),
+            &["collector"],
+        )?;
+        registry.register(Box::new(collector_duration.clone()))?;
+        let cost_data_through = IntGauge::new(
+            COST_DATA_THROUGH,
+            "Start (UTC midnight) of the latest day with cost data in the store, as a Unix timestamp.",
+        )?;
+        registry.register(Box::new(cost_data_through.clone()))?;
+        let ready = IntGauge::new(
+            UP,
+            "1 once the first collection cycle has finished, else 0.",
+        )?;
+        registry.register(Box::new(ready.clone()))?;
+        let cost_labels = &["provider", "service", "currency"][..];
+        Ok(Metrics {
+            collector_runs: counter(COLLECTOR_RUNS, "Collector runs started.", "collector")?,
+            collector_failures: counter(
+                COLLECTOR_FAILURES,
+                "Collector runs that failed; nothing of them was stored.",
+                "collector",
+            )?,
+            collector_duration,
+            collector_rows: counter(COLLECTOR_ROWS, "Rows collected and stored.", "collector")?,
+            collector_bad_rows: counter(
+                COLLECTOR_BAD_ROWS,
+                "Malformed source rows left out of stored runs.",
+                "collector",
+            )?,
+            collector_last_success: gauge(
+                COLLECTOR_LAST_SUCCESS,
+                "Unix time of the collector's last successful run.",
+                &["collector"],
+            )?,
+            analyzer_runs: counter(ANALYZER_RUNS, "Analyzer runs started.", "analyzer")?,
+            analyzer_failures: counter(
+                ANALYZER_FAILURES,
+                "Analyzer runs that failed.",
+                "analyzer",
+            )?,
+            report_runs: counter(REPORT_RUNS, "Report runs started.", "report")?,
+            report_failures: counter(REPORT_FAILURES, "Report runs that failed.", "report")?,
+            report_last_success: gauge(
+                REPORT_LAST_SUCCESS,
+                "Unix time the report was last written.",
+                &["report"],
+            )?,
+            cost_week_billed: gauge(
+                COST_WEEK_BILLED,
+                "Billed cost of the latest complete ISO week, in the billing currency.",
+                cost_labels,
+            )?,
+            cost_week_effective: gauge(
+                COST_WEEK_EFFECTIVE,
+                "Effective (amortized) cost of the latest complete ISO week, in the billing currency.",
+                cost_labels,
+            )?,
+            cost_day_billed: gauge(
+                COST_DAY_BILLED,
+                "Billed cost of the latest day with cost data, in the billing currency.",
+                cost_labels,
+            )?,
+            cost_day_effective: gauge(
+                COST_DAY_EFFECTIVE,
+                "Effective cost of the latest day with cost data, in the billing currency.",
+                cost_labels,
+            )?,
+            cost_data_through,
+            ready,
+            registry,
+        })
+    }
+
+    /// Creates every per-component series at zero, so that `rate()` and
+    /// `increase()` see the first failure and dashboards list every component.
+    pub fn init_components<'a>(
+        &self,
+        collectors: impl IntoIterator<Item = &'a str>,
+        analyzers: impl IntoIterator<Item = &'a str>,
+        reports: impl IntoIterator<Item = &'a str>,
+    ) {
+        for c in collectors {
+            for counter in [
+                &self.collector_runs,
+                &self.collector_failures,
+                &self.collector_rows,
+                &self.collector_bad_rows,
+            ] {
+                counter.with_label_values(&[c]);
+            }
+        }
+        for a in analyzers {
+            self.analyzer_runs.with_label_values(&[a]);
+            self.analyzer_failures.with_label_values(&[a]);
+        }
+        for r in reports {
+            self.report_runs.with_label_values(&[r]);
+            self.report_failures.with_label_values(&[r]);
+        }
+    }
+
+    /// Replaces the cost gauges with a weekly summary's figures. Series of
+    /// services that dropped out disappear.
+    pub fn set_cost(&self, week: &CostSummary, day: Option<&CostSummary>) {
+        set_services(
+            &self.cost_week_billed,
+            &self.cost_week_effective,
+            week.by_service.iter().map(|g| {
+                (
+                    g.provider.clone().unwrap_or_default(),
+                    g.name.clone(),
+                    g.currency.clone(),
+                    g.cost.current,
+                )
+            }),
+        );
+        if let Some(day) = day {
+            set_services(
+                &self.cost_day_billed,
+                &self.cost_day_effective,
+                day.by_service.iter().map(|g| {
+                    (
+                        g.provider.clone().unwrap_or_default(),
+                        g.name.clone(),
+                        g.currency.clone(),
+                        g.cost.current,
+                    )
+                }),
+            );
+        }
+        if let Some(t) = week.data_through.and_then(|d| d.and_hms_opt(0, 0, 0)) {
+            self.cost_data_through.set(t.and_utc().timestamp());
+        }
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding gathered families into memory only fails on a registry bug.
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "encoding metrics");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Sets one series per (provider, service, currency), keeping the largest
+/// [`MAX_SERVICES_PER_PROVIDER`] services of each provider and summing the
+/// rest into `other`.
+fn set_services(
+    billed: &GaugeVec,
+    effective: &GaugeVec,
+    groups: impl Iterator<
+        Item = (
+            String,
+            Option<String>,
+            String,
+            vitals_core::summary::Amounts,
+        ),
+    >,
+) {
+    use std::collections::BTreeMap;
+    let mut per_provider: BTreeMap<(String, String), Vec<(String, vitals_core::summary::Amounts)>> =
+        BTreeMap::new();
+    for (provider, service, currency, cost) in groups {
+        per_provider
+            .entry((provider, currency))
+            .or_default()
+            .push((service.unwrap_or_else(|| "(none)".to_string()), cost));
+    }
+    billed.reset();
+    effective.reset();
+    for ((provider, currency), mut services) in per_provider {
+        services.sort_by(|a, b| {
+            b.1.billed
+                .abs()
+                .total_cmp(&a.1.billed.abs())
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        let mut other = vitals_core::summary::Amounts::default();
+        for (i, (service, cost)) in services.into_iter().enumerate() {
+            let name = if i < MAX_SERVICES_PER_PROVIDER {
+                service
+            } else {
+                other.billed += cost.billed;
+                other.effective += cost.effective;
+                continue;
+            };
+            billed
+                .with_label_values(&[&provider, &name, &currency])
+                .add(cost.billed);
+            effective
+                .with_label_values(&[&provider, &name, &currency])
+                .add(cost.effective);
+        }
+        if other != vitals_core::summary::Amounts::default() {
+            billed
+                .with_label_values(&[&provider, "other", &currency])
+                .add(other.billed);
+            effective
+                .with_label_values(&[&provider, "other", &currency])
+                .add(other.effective);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        let m = Metrics::new().unwrap();
+        // Vec families are exported once they have a series: give each one.
+        for c in [
+            &m.collector_runs,
+            &m.collector_failures,
+            &m.collector_rows,
+            &m.collector_bad_rows,
+        ] {
+            c.with_label_values(&["x"]).inc();
+        }
+        for c in [
+            &m.analyzer_runs,
+            &m.analyzer_failures,
+            &m.report_runs,
+            &m.report_failures,
+        ] {
+            c.with_label_values(&["x"]).inc();
+        }
+        m.collector_duration.with_label_values(&["x"]).observe(1.0);
+        m.collector_last_success.with_label_values(&["x"]).set(1.0);
+        m.report_last_success.with_label_values(&["x"]).set(1.0);
+        for g in [
+            &m.cost_week_billed,
+            &m.cost_week_effective,
+            &m.cost_day_billed,
+            &m.cost_day_effective,
+        ] {
+            g.with_label_values(&["AWS", "EC2", "USD"]).set(1.0);
+        }
+        let families = m.registry.gather();
+        let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+        for name in ALL {
+            assert!(names.contains(name), "{name} is in ALL but not registered");
+        }
+        for f in &families {
+            let name = f.name();
+            assert!(
+                ALL.contains(&name),
+                "{name} is registered but not in metrics::ALL"
+            );
+            assert!(name.starts_with("vitals_"), "{name}");
+            assert!(
+                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{name}"
+            );
+            let is_counter = f.get_field_type() == prometheus::proto::MetricType::COUNTER;
+            assert_eq!(
+                is_counter,
+                name.ends_with("_total"),
+                "{name}: counters and only counters end in _total"
+            );
+            for unit in ["_milliseconds", "_ms", "_minutes", "_hours", "_percent"] {
+                assert!(!name.contains(unit), "{name}: use base units");
+            }
+            assert!(!f.help().is_empty(), "{name} has no help");
+        }
+    }
+
+    #[test]
+    fn services_past_the_cap_are_summed_into_other() {
+        let m = Metrics::new().unwrap();
+        let cost = |b: f64| vitals_core::summary::Amounts {
+            billed: b,
+            effective: b / 2.0,
+        };
+        let groups = (0..25).map(|i| {
+            (
+                "AWS".to_string(),
+                Some(format!("s{i:02}")),
+                "USD".to_string(),
+                cost(f64::from(i)),
+            )
+        });
+        set_services(&m.cost_week_billed, &m.cost_week_effective, groups);
+        let text = m.encode();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("vitals_cost_week_billed{"))
+            .count();
+        assert_eq!(series, MAX_SERVICES_PER_PROVIDER + 1);
+        // The five smallest (0..4) are in `other`: 0+1+2+3+4 = 10.
+        assert!(
+            text.contains(
+                r#"vitals_cost_week_billed{currency="USD",provider="AWS",service="other"} 10"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"vitals_cost_week_billed{currency="USD",provider="AWS",service="s24"} 24"#
+        ));
+    }
+
+    #[test]
+    fn dashboards_only_query_metrics_that_exist() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let mut exprs = Vec::new();
+            collect_exprs(&json, &mut exprs);
+            assert!(!exprs.is_empty(), "{}: no queries", path.display());
+            for expr in exprs {
+                for name in metric_names(&expr) {
+                    let base = ["_bucket", "_count", "_sum"]
+                        .iter()
+                        .find_map(|s| name.strip_suffix(s).filter(|b| ALL.contains(b)))
+                        .unwrap_or(&name);
+                    assert!(
+                        ALL.contains(&base),
+                        "{}: `{name}` in `{expr}` is not a vitals metric",
+                        path.display()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 0);
+    }
+
+    fn collect_exprs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        ("expr" | "query", serde_json::Value::String(s)) => out.push(s.clone()),
+                        _ => collect_exprs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| collect_exprs(i, out)),
+            _ => {}
+        }
+    }
+
+    /// Identifiers in a PromQL expression that look like vitals metric names.
+    fn metric_names(expr: &str) -> Vec<String> {
+        expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .filter(|w| w.starts_with("vitals_"))
+            .map(str::to_string)
+            .collect()
+    }
+}

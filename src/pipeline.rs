@@ -1,0 +1,269 @@
+//! The jobs every command is made of: collect into the store, analyze a
+//! period, render and write reports.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, anyhow};
+use chrono::{NaiveDate, Utc};
+use vitals_analyzers::AnalysisContext;
+use vitals_collector::{CollectReport, CollectWindow};
+use vitals_core::Dataset;
+use vitals_core::finding::Finding;
+use vitals_core::period::{DayRange, Week};
+use vitals_core::store::WriteSummary;
+use vitals_core::summary::Summary;
+use vitals_reports::{Format, Report, ReportInput};
+
+use crate::app::App;
+use crate::metrics::Metrics;
+
+/// What one collector run did.
+pub struct CollectOutcome {
+    pub collector: String,
+    pub result: anyhow::Result<(WriteSummary, CollectReport)>,
+}
+
+/// Runs the collectors (all, or the one named) one after another and stores
+/// each successful run. A failed run stores nothing and does not stop the others.
+pub async fn collect(
+    app: &Arc<App>,
+    metrics: &Metrics,
+    window: CollectWindow,
+    only: Option<&str>,
+) -> Vec<CollectOutcome> {
+    let mut outcomes = Vec::new();
+    for (index, collector) in app.collectors.iter().enumerate() {
+        if only.is_some_and(|o| o != collector.name()) {
+            continue;
+        }
+        let name = collector.name().to_string();
+        metrics.collector_runs.with_label_values(&[&name]).inc();
+        let started = Instant::now();
+        let result = run_collector(app, index, window).await;
+        metrics
+            .collector_duration
+            .with_label_values(&[&name])
+            .observe(started.elapsed().as_secs_f64());
+        match &result {
+            Ok((written, report)) => {
+                metrics
+                    .collector_rows
+                    .with_label_values(&[&name])
+                    .inc_by(written.rows as f64);
+                metrics
+                    .collector_bad_rows
+                    .with_label_values(&[&name])
+                    .inc_by(report.bad_rows as f64);
+                metrics
+                    .collector_last_success
+                    .with_label_values(&[&name])
+                    .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+                for bad in &report.bad_row_samples {
+                    tracing::warn!(collector = %name, "bad row left out: {bad}");
+                }
+                if report.bad_rows > report.bad_row_samples.len() {
+                    tracing::warn!(
+                        collector = %name,
+                        "{} more bad rows left out",
+                        report.bad_rows - report.bad_row_samples.len()
+                    );
+                }
+                for w in &report.warnings {
+                    tracing::warn!(collector = %name, "{w}");
+                }
+                tracing::info!(
+                    collector = %name,
+                    files = report.files,
+                    rows = written.rows,
+                    bad_rows = report.bad_rows,
+                    partitions = written.partitions,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "collected"
+                );
+            }
+            Err(e) => {
+                metrics.collector_failures.with_label_values(&[&name]).inc();
+                tracing::error!(collector = %name, "collection failed, nothing stored: {e:#}");
+            }
+        }
+        outcomes.push(CollectOutcome {
+            collector: name,
+            result,
+        });
+    }
+    outcomes
+}
+
+async fn run_collector(
+    app: &Arc<App>,
+    index: usize,
+    window: CollectWindow,
+) -> anyhow::Result<(WriteSummary, CollectReport)> {
+    let collector = &app.collectors[index];
+    let collected = collector.collect(window).await?;
+    let dataset = collector.dataset();
+    let name = collector.name().to_string();
+    let app = Arc::clone(app);
+    let written = tokio::task::spawn_blocking(move || {
+        app.store
+            .replace_days(dataset, &name, collected.frame, &collected.days)
+    })
+    .await
+    .context("store task")??;
+    Ok((written, collected.report))
+}
+
+/// Findings and summaries of one analysis.
+#[derive(Default)]
+pub struct Analysis {
+    pub findings: Vec<Finding>,
+    pub summaries: Vec<Summary>,
+    /// Analyzers that failed, with why.
+    pub failures: Vec<(String, anyhow::Error)>,
+}
+
+/// Runs every analyzer over `period` on the blocking pool.
+pub async fn analyze(
+    app: &Arc<App>,
+    metrics: &Metrics,
+    period: DayRange,
+) -> anyhow::Result<Analysis> {
+    let app = Arc::clone(app);
+    let metrics = metrics.clone();
+    tokio::task::spawn_blocking(move || {
+        let ctx = AnalysisContext {
+            store: &app.store,
+            period,
+            today: Utc::now().date_naive(),
+        };
+        let mut out = Analysis::default();
+        for analyzer in &app.analyzers {
+            metrics
+                .analyzer_runs
+                .with_label_values(&[analyzer.name()])
+                .inc();
+            match analyzer.analyze(&ctx) {
+                Ok(o) => {
+                    out.findings.extend(o.findings);
+                    out.summaries.extend(o.summaries);
+                }
+                Err(e) => {
+                    metrics
+                        .analyzer_failures
+                        .with_label_values(&[analyzer.name()])
+                        .inc();
+                    tracing::error!(analyzer = analyzer.name(), "analysis failed: {e}");
+                    out.failures.push((analyzer.name().to_string(), e.into()));
+                }
+            }
+        }
+        out
+    })
+    .await
+    .context("analyzer task")
+}
+
+/// The latest complete ISO week with cost data in the store.
+pub async fn latest_week(app: &Arc<App>) -> anyhow::Result<Week> {
+    let latest = latest_cost_day(app).await?.ok_or_else(|| {
+        anyhow!(
+            "no cost data in the store `{}`; run `vitals collect` first or pass `--week`",
+            app.store.root().display()
+        )
+    })?;
+    Ok(Week::latest_complete(latest, Utc::now().date_naive()))
+}
+
+pub async fn latest_cost_day(app: &Arc<App>) -> anyhow::Result<Option<NaiveDate>> {
+    let app = Arc::clone(app);
+    Ok(
+        tokio::task::spawn_blocking(move || app.store.latest_day(Dataset::Cost))
+            .await
+            .context("store task")??,
+    )
+}
+
+/// Renders `report` for `week` in `formats` and writes each file (to `out`
+/// if given, else the report's `out_dir`). Returns the paths written; `None`
+/// stands for stdout.
+pub async fn write_report(
+    app: &Arc<App>,
+    metrics: &Metrics,
+    report: &dyn Report,
+    week: Week,
+    formats: &[Format],
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<Option<PathBuf>>> {
+    metrics
+        .report_runs
+        .with_label_values(&[report.name()])
+        .inc();
+    let result = render_and_write(app, metrics, report, week, formats, out).await;
+    match &result {
+        Ok(_) => metrics
+            .report_last_success
+            .with_label_values(&[report.name()])
+            .set(Utc::now().timestamp_millis() as f64 / 1000.0),
+        Err(e) => {
+            metrics
+                .report_failures
+                .with_label_values(&[report.name()])
+                .inc();
+            tracing::error!(report = report.name(), "report failed: {e:#}");
+        }
+    }
+    result
+}
+
+async fn render_and_write(
+    app: &Arc<App>,
+    metrics: &Metrics,
+    report: &dyn Report,
+    week: Week,
+    formats: &[Format],
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<Option<PathBuf>>> {
+    let analysis = analyze(app, metrics, week.range()).await?;
+    if let Some((name, e)) = analysis.failures.into_iter().next() {
+        return Err(e.context(format!(
+            "report `{}` needs the analyzers; `{name}` failed",
+            report.name()
+        )));
+    }
+    let input = ReportInput {
+        week,
+        summaries: &analysis.summaries,
+        findings: &analysis.findings,
+        generated_at: Utc::now(),
+    };
+    let mut written = Vec::new();
+    for &format in formats {
+        let body = report.render(&input, format)?;
+        match out {
+            Some(p) if p.as_os_str() == "-" => {
+                use std::io::Write;
+                std::io::stdout()
+                    .write_all(body.as_bytes())
+                    .context("writing to stdout")?;
+                written.push(None);
+            }
+            Some(p) => {
+                vitals_reports::write_atomically(p, &body)?;
+                written.push(Some(p.to_path_buf()));
+            }
+            None => {
+                let path = report.out_dir().join(format!(
+                    "{}.{}",
+                    report.file_stem(week),
+                    format.extension()
+                ));
+                vitals_reports::write_atomically(&path, &body)?;
+                written.push(Some(path));
+            }
+        }
+    }
+    tracing::info!(report = report.name(), %week, files = written.len(), "report written");
+    Ok(written)
+}

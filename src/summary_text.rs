@@ -1,0 +1,68 @@
+//! `vitals analyze --format text`: summaries as plain text for a terminal.
+
+use std::fmt::Write;
+
+use vitals_core::finding::Finding;
+use vitals_core::summary::{CostGroup, Summary};
+
+pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for s in summaries {
+        match s {
+            Summary::Cost(c) => {
+                let _ = writeln!(
+                    out,
+                    "cost summary `{}`: {} (previous {}), data through {}",
+                    c.analyzer,
+                    c.period,
+                    c.previous_period,
+                    c.data_through
+                        .map_or_else(|| "-".to_string(), |d| d.to_string())
+                );
+                if c.totals.is_empty() {
+                    let _ = writeln!(out, "  no cost data in this period");
+                }
+                for t in &c.totals {
+                    let _ = writeln!(
+                        out,
+                        "  total {:>14.4} billed {:>14.4} effective {}  (previous {:.4} billed)",
+                        t.cost.current.billed,
+                        t.cost.current.effective,
+                        t.currency,
+                        t.cost.previous.billed
+                    );
+                }
+                section(&mut out, "by provider", &c.by_provider);
+                section(&mut out, "by service", &c.by_service);
+                section(&mut out, &format!("by tag `{}`", c.tag_key), &c.by_tag);
+                section(&mut out, "top movers", &c.top_movers);
+            }
+        }
+    }
+    if !findings.is_empty() {
+        let _ = writeln!(out, "{} finding(s)", findings.len());
+        for f in findings {
+            let _ = writeln!(out, "  [{:?}] {}: {}", f.severity, f.kind, f.title);
+        }
+    }
+    out
+}
+
+fn section(out: &mut String, title: &str, groups: &[CostGroup]) {
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  {title}:");
+    for g in groups {
+        let name = g.name.as_deref().unwrap_or("(none)");
+        let label = match (&g.provider, title) {
+            (Some(p), t) if t != "by provider" => format!("{p} / {name}"),
+            _ => name.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "    {label:<48} {:>14.4} billed {:>14.4} effective {}  change {:+.4}",
+            g.cost.current.billed, g.cost.current.effective, g.currency, g.cost.change.billed
+        );
+    }
+}
