@@ -201,6 +201,7 @@ impl Store {
     ) -> Result<WriteSummary> {
         check_source_name(source)?;
         let frame = dataset.conform(frame)?;
+        check_source_column(&frame, dataset, source)?;
         let mut by_day = split_by_day(&frame, dataset)?;
         if let Some(stray) = by_day.keys().find(|d| !days.contains(d)) {
             return Err(Error::Store(format!(
@@ -337,6 +338,21 @@ fn list_keyed_dirs(dir: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>> {
         }
     }
     Ok(out)
+}
+
+/// Every row's `source` must be the partition's: a frame built for one
+/// collector cannot land in another's partitions.
+fn check_source_column(frame: &DataFrame, dataset: Dataset, source: &str) -> Result<()> {
+    let column = frame
+        .column("source")
+        .and_then(|c| c.str().cloned())
+        .map_err(|e| Error::polars(format!("reading `source` of dataset `{dataset}`"), e))?;
+    if let Some(other) = column.iter().flatten().find(|s| *s != source) {
+        return Err(Error::Store(format!(
+            "rows with source `{other}` handed over for source `{source}` of dataset `{dataset}`"
+        )));
+    }
+    Ok(())
 }
 
 /// Splits a conformed frame into one frame per UTC day of its time column,
@@ -556,6 +572,43 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("2024-09-03"), "{err}");
         assert_eq!(total(&store, None), (1, 1.0));
+    }
+
+    #[test]
+    fn rows_of_another_source_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let df = frame(&[("2024-09-01 10:00:00", "i-1", 1.0)]);
+        let err = store
+            .replace_days(Dataset::Utilization, "other", df, &days(&["2024-09-01"]))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("rows with source `cw` handed over for source `other`"),
+            "{err}"
+        );
+        assert!(store.partitions(Dataset::Utilization).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_latest_day_ignores_empty_partitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.latest_day(Dataset::Utilization).unwrap(), None);
+        let df = frame(&[("2024-09-01 10:00:00", "i-1", 1.0)]);
+        store
+            .replace_days(
+                Dataset::Utilization,
+                "cw",
+                df,
+                &days(&["2024-09-01", "2024-09-02"]),
+            )
+            .unwrap();
+        assert_eq!(store.partitions(Dataset::Utilization).unwrap().len(), 2);
+        assert_eq!(
+            store.latest_day(Dataset::Utilization).unwrap(),
+            "2024-09-01".parse().ok()
+        );
     }
 
     #[test]
