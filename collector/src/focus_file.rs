@@ -302,6 +302,77 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn reads_parquet_with_decimals_zoned_timestamps_and_nulls() {
+        use polars::prelude::*;
+        let dir = tempfile::tempdir().unwrap();
+        let ts = |name: &str, v: Vec<i64>, unit: TimeUnit, tz: Option<TimeZone>| {
+            Column::new(name.into(), v)
+                .cast(&DataType::Datetime(unit, tz))
+                .unwrap()
+        };
+        let hour_ms = 3_600_000;
+        let start_ms = 1_725_235_200_000; // 2024-09-02T00:00:00Z
+        let mut df = DataFrame::new(
+            2,
+            vec![
+                Column::new("BilledCost".into(), ["0.00000080000", "12.34567890123"])
+                    .cast(&DataType::Decimal(38, 11))
+                    .unwrap(),
+                Column::new("EffectiveCost".into(), [0.5, 1.0]),
+                Column::new("BillingCurrency".into(), ["USD", "USD"]),
+                Column::new("ChargeCategory".into(), ["Usage", "Usage"]),
+                ts(
+                    "ChargePeriodStart",
+                    vec![start_ms, start_ms + 24 * hour_ms],
+                    TimeUnit::Milliseconds,
+                    Some(TimeZone::UTC),
+                ),
+                ts(
+                    "ChargePeriodEnd",
+                    vec![start_ms + hour_ms, start_ms + 25 * hour_ms],
+                    TimeUnit::Milliseconds,
+                    Some(TimeZone::UTC),
+                ),
+                Column::new("ProviderName".into(), ["Google Cloud", "Google Cloud"]),
+                Column::new("ServiceName".into(), [Some("BigQuery"), None]),
+                Column::new("x_Extra".into(), [1, 2]),
+            ],
+        )
+        .unwrap();
+        let file = std::fs::File::create(dir.path().join("export.parquet")).unwrap();
+        ParquetWriter::new(file).finish(&mut df).unwrap();
+
+        let c = collector(dir.path(), "").collect(window()).await.unwrap();
+        assert_eq!(c.frame.height(), 2);
+        let billed: Vec<f64> = c
+            .frame
+            .column("billed_cost")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(billed, [8e-7, 12.34567890123]);
+        let days: Vec<String> = c.days.iter().map(|d| d.to_string()).collect();
+        assert_eq!(days, ["2024-09-02", "2024-09-03"]);
+        let services: Vec<Option<&str>> = c
+            .frame
+            .column("service_name")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(services, [Some("BigQuery"), None]);
+        assert!(
+            c.report.warnings.iter().any(|w| w.contains("`x_Extra`")),
+            "{:?}",
+            c.report.warnings
+        );
+    }
+
+    #[tokio::test]
     async fn bad_rows_are_reported_with_their_line_and_the_rest_loads() {
         let dir = tempfile::tempdir().unwrap();
         let mut text = format!("{HEADER}\n");
