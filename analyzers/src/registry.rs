@@ -1,27 +1,24 @@
 //! Every analyzer type, one line each. Adding an analyzer is a new file plus
 //! one line here.
 
-use vitals_core::config::{ComponentConfig, ConfigErrors};
+use vitals_core::config::{
+    Build, ComponentConfig, ConfigErrors, build_registered, registered_types,
+};
 
 use crate::analyzer::Analyzer;
 use crate::cost_summary;
 
-type Build = fn(&ComponentConfig) -> Result<Box<dyn Analyzer>, ConfigErrors>;
-
-const REGISTRY: &[(&str, Build)] = &[("cost_summary", cost_summary::build)];
+const REGISTRY: &[(&str, Build<Box<dyn Analyzer>>)] = &[("cost_summary", cost_summary::build)];
 
 /// The known analyzer types, in registry order.
 pub fn types() -> Vec<&'static str> {
-    REGISTRY.iter().map(|(name, _)| *name).collect()
+    registered_types(REGISTRY)
 }
 
-/// Builds an analyzer from its config table, without I/O; an unknown `type`
-/// is an error listing the known ones.
+/// Builds an analyzer from its config table, without I/O; an unknown `type` is
+/// an error listing the known ones.
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Analyzer>, ConfigErrors> {
-    match REGISTRY.iter().find(|(name, _)| *name == config.type_name) {
-        Some((_, build)) => build(config),
-        None => Err(config.unknown_type(&types())),
-    }
+    build_registered(REGISTRY, config)
 }
 
 #[cfg(test)]

@@ -1,27 +1,24 @@
 //! Every collector type, one line each. Adding a source is a new file plus
 //! one line here.
 
-use vitals_core::config::{ComponentConfig, ConfigErrors};
+use vitals_core::config::{
+    Build, ComponentConfig, ConfigErrors, build_registered, registered_types,
+};
 
 use crate::collector::Collector;
 use crate::focus_file;
 
-type Build = fn(&ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors>;
-
-const REGISTRY: &[(&str, Build)] = &[("focus_file", focus_file::build)];
+const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[("focus_file", focus_file::build)];
 
 /// The known collector types, in registry order.
 pub fn types() -> Vec<&'static str> {
-    REGISTRY.iter().map(|(name, _)| *name).collect()
+    registered_types(REGISTRY)
 }
 
-/// Builds a collector from its config table. Checks the config without I/O;
-/// an unknown `type` is an error listing the known ones.
+/// Builds a collector from its config table, without I/O; an unknown `type` is
+/// an error listing the known ones.
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
-    match REGISTRY.iter().find(|(name, _)| *name == config.type_name) {
-        Some((_, build)) => build(config),
-        None => Err(config.unknown_type(&types())),
-    }
+    build_registered(REGISTRY, config)
 }
 
 #[cfg(test)]

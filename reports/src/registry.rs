@@ -1,27 +1,25 @@
 //! Every report type, one line each. Adding a report is a new file plus one
 //! line here.
 
-use vitals_core::config::{ComponentConfig, ConfigErrors};
+use vitals_core::config::{
+    Build, ComponentConfig, ConfigErrors, build_registered, registered_types,
+};
 
 use crate::report::Report;
 use crate::weekly_cost_report;
 
-type Build = fn(&ComponentConfig) -> Result<Box<dyn Report>, ConfigErrors>;
-
-const REGISTRY: &[(&str, Build)] = &[("weekly_cost_report", weekly_cost_report::build)];
+const REGISTRY: &[(&str, Build<Box<dyn Report>>)] =
+    &[("weekly_cost_report", weekly_cost_report::build)];
 
 /// The known report types, in registry order.
 pub fn types() -> Vec<&'static str> {
-    REGISTRY.iter().map(|(name, _)| *name).collect()
+    registered_types(REGISTRY)
 }
 
 /// Builds a report from its config table, without I/O; an unknown `type` is
 /// an error listing the known ones.
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Report>, ConfigErrors> {
-    match REGISTRY.iter().find(|(name, _)| *name == config.type_name) {
-        Some((_, build)) => build(config),
-        None => Err(config.unknown_type(&types())),
-    }
+    build_registered(REGISTRY, config)
 }
 
 #[cfg(test)]

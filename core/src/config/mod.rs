@@ -18,6 +18,7 @@
 mod component;
 mod diagnostic;
 mod interpolate;
+mod registry;
 mod secret;
 
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ use toml::de::{DeTable, DeValue};
 pub use component::{ComponentConfig, ComponentKind, struct_fields};
 pub use diagnostic::{ConfigError, ConfigErrors, SourceText, backticked, did_you_mean};
 pub use interpolate::expand as expand_env;
+pub use registry::{Build, build_registered, registered_types};
 pub use secret::Secret;
 
 use component::parse_table;
