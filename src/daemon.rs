@@ -166,6 +166,7 @@ async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
     };
     if let Some(w) = first_cost(&week_analysis.summaries) {
         metrics.set_cost(&w, first_cost(&day_analysis.summaries).as_ref());
+        metrics.set_anomalies(&w, &week_analysis.findings);
     }
     week_analysis.failures.is_empty() && day_analysis.failures.is_empty()
 }

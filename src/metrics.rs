@@ -29,6 +29,7 @@ pub const COST_WEEK_EFFECTIVE: &str = "vitals_cost_week_effective";
 pub const COST_DAY_BILLED: &str = "vitals_cost_day_billed";
 pub const COST_DAY_EFFECTIVE: &str = "vitals_cost_day_effective";
 pub const COST_DATA_THROUGH: &str = "vitals_cost_data_through_timestamp_seconds";
+pub const COST_ANOMALIES: &str = "vitals_cost_anomalies";
 pub const UP: &str = "vitals_ready";
 
 /// Every metric name, for the naming and dashboard tests.
@@ -51,6 +52,7 @@ pub const ALL: &[&str] = &[
     COST_DAY_BILLED,
     COST_DAY_EFFECTIVE,
     COST_DATA_THROUGH,
+    COST_ANOMALIES,
     UP,
 ];
 
@@ -77,6 +79,7 @@ pub struct Metrics {
     cost_day_billed: GaugeVec,
     cost_day_effective: GaugeVec,
     cost_data_through: IntGauge,
+    cost_anomalies: IntGaugeVec,
     pub ready: IntGauge,
 }
 
@@ -126,6 +129,14 @@ impl Metrics {
         )?;
         registry.register(Box::new(ready.clone()))?;
         let cost_labels = &["provider", "service", "currency"][..];
+        let cost_anomalies = IntGaugeVec::new(
+            Opts::new(
+                COST_ANOMALIES,
+                "Cost anomalies that started in the latest complete ISO week.",
+            ),
+            &["provider", "severity"],
+        )?;
+        registry.register(Box::new(cost_anomalies.clone()))?;
         Ok(Metrics {
             collector_runs: counter(COLLECTOR_RUNS, "Collector runs started.", "collector")?,
             collector_failures: counter(
@@ -179,6 +190,7 @@ impl Metrics {
                 cost_labels,
             )?,
             cost_data_through,
+            cost_anomalies,
             ready,
             registry,
         })
@@ -243,6 +255,31 @@ impl Metrics {
         }
         if let Some(t) = week.data_through.and_then(|d| d.and_hms_opt(0, 0, 0)) {
             self.cost_data_through.set(t.and_utc().timestamp());
+        }
+    }
+
+    /// Counts the week's `cost_anomaly` findings by provider and severity;
+    /// both severities of every provider seen are set, zero included.
+    pub fn set_anomalies(&self, week: &CostSummary, findings: &[vitals_core::finding::Finding]) {
+        use vitals_core::finding::Severity;
+        self.cost_anomalies.reset();
+        for g in &week.by_provider {
+            for severity in ["warning", "critical"] {
+                self.cost_anomalies
+                    .with_label_values(&[g.provider.as_deref().unwrap_or_default(), severity]);
+            }
+        }
+        for f in findings
+            .iter()
+            .filter(|f| f.kind == "cost_anomaly" && week.period.contains(f.first_seen.date_naive()))
+        {
+            let severity = match f.severity {
+                Severity::Critical => "critical",
+                Severity::Warning | Severity::Info => "warning",
+            };
+            self.cost_anomalies
+                .with_label_values(&[f.provider.as_deref().unwrap_or_default(), severity])
+                .inc();
         }
     }
 
@@ -344,6 +381,9 @@ mod tests {
         m.collector_duration.with_label_values(&["x"]).observe(1.0);
         m.collector_last_success.with_label_values(&["x"]).set(1.0);
         m.report_last_success.with_label_values(&["x"]).set(1.0);
+        m.cost_anomalies
+            .with_label_values(&["AWS", "warning"])
+            .set(0);
         for g in [
             &m.cost_week_billed,
             &m.cost_week_effective,

@@ -76,6 +76,9 @@ path = "files"
 [analyzers.cost]
 type = "cost_summary"
 
+[analyzers.anomalies]
+type = "cost_anomaly"
+
 [reports.weekly]
 type = "weekly_cost_report"
 out_dir = "out"

@@ -484,80 +484,40 @@ fn summarize(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use vitals_core::Store;
     use vitals_core::config::ComponentKind;
 
     use super::*;
+    use crate::test_store::Row;
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
     }
 
     /// (day, provider, service, billed, effective, tags)
-    type Row<'a> = (&'a str, &'a str, &'a str, f64, f64, Option<&'a str>);
+    type Tuple = (
+        &'static str,
+        &'static str,
+        &'static str,
+        f64,
+        f64,
+        Option<&'static str>,
+    );
 
-    /// Writes cost rows as source `s` into a fresh store.
-    fn store_with(rows: &[Row<'_>]) -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("store")).unwrap();
-        let micros: Vec<i64> = rows
+    fn store_with(rows: &[Tuple]) -> (tempfile::TempDir, Store) {
+        let rows: Vec<Row> = rows
             .iter()
-            .map(|r| {
-                d(r.0)
-                    .and_hms_opt(0, 0, 0)
-                    .unwrap()
-                    .and_utc()
-                    .timestamp_micros()
+            .map(|&(day, provider, service, billed, effective, tags)| Row {
+                day,
+                provider,
+                service,
+                billed,
+                effective,
+                tags,
+                ..Row::default()
             })
             .collect();
-        let ends: Vec<i64> = micros.iter().map(|m| m + 86_400_000_000).collect();
-        let ts = |v: Vec<i64>, name: &str| {
-            Column::new(name.into(), v)
-                .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
-                .unwrap()
-        };
-        let n = rows.len();
-        let text = |name: &str, v: Vec<Option<String>>| Column::new(name.into(), v);
-        let mut columns = vec![
-            ts(micros, "charge_period_start"),
-            ts(ends, "charge_period_end"),
-            text(
-                "provider",
-                rows.iter().map(|r| Some(r.1.to_string())).collect(),
-            ),
-            text(
-                "service_name",
-                rows.iter().map(|r| Some(r.2.to_string())).collect(),
-            ),
-            Column::new(
-                "billed_cost".into(),
-                rows.iter().map(|r| r.3).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "effective_cost".into(),
-                rows.iter().map(|r| r.4).collect::<Vec<_>>(),
-            ),
-            text(
-                "tags",
-                rows.iter().map(|r| r.5.map(str::to_string)).collect(),
-            ),
-            text("billing_currency", vec![Some("USD".to_string()); n]),
-            text("charge_category", vec![Some("Usage".to_string()); n]),
-            text("source", vec![Some("s".to_string()); n]),
-        ];
-        for spec in Dataset::Cost.columns() {
-            if !columns.iter().any(|c| c.name().as_str() == spec.name) {
-                columns.push(Column::full_null(spec.name.into(), n, &spec.ty.dtype()));
-            }
-        }
-        let frame = DataFrame::new(n, columns).unwrap();
-        let days: BTreeSet<NaiveDate> = rows.iter().map(|r| d(r.0)).collect();
-        store
-            .replace_days(Dataset::Cost, "s", frame, &days)
-            .unwrap();
-        (dir, store)
+        crate::test_store::store_with(&rows)
     }
 
     fn run(store: &Store, period: DayRange, extra: &str) -> CostSummary {

@@ -2,9 +2,12 @@
 //! findings and summaries. Same store in, same output out.
 
 mod analyzer;
+pub mod cost_anomaly;
 mod cost_summary;
 mod error;
 pub mod registry;
+#[cfg(test)]
+mod test_store;
 
 pub use analyzer::{AnalysisContext, AnalysisOutput, Analyzer};
 pub use error::AnalyzeError;

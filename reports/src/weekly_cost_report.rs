@@ -125,6 +125,12 @@ impl Report for WeeklyCostReport {
                     week: input.week.to_string(),
                     generated_at: input.generated_at.to_rfc3339(),
                     cost: summary,
+                    anomalies: input
+                        .findings
+                        .iter()
+                        .filter(|f| f.kind == "cost_anomaly")
+                        .filter(|f| summary.period.contains(f.first_seen.date_naive()))
+                        .collect(),
                 };
                 serde_json::to_string_pretty(&doc)
                     .map(|s| s + "\n")
@@ -238,7 +244,68 @@ impl WeeklyCostReport {
                     .collect(),
             }),
             charts: if charts { daily_charts(s) } else { Vec::new() },
+            anomalies: anomalies(input, s, money, max),
         }
+    }
+}
+
+/// The `cost_anomaly` findings whose first day falls in the report's week,
+/// largest impact first.
+fn anomalies(input: &ReportInput<'_>, s: &CostSummary, money: Money, max: usize) -> Table<Anomaly> {
+    let mut found: Vec<&vitals_core::finding::Finding> = input
+        .findings
+        .iter()
+        .filter(|f| f.kind == "cost_anomaly")
+        .filter(|f| s.period.contains(f.first_seen.date_naive()))
+        .collect();
+    let number =
+        |f: &vitals_core::finding::Finding, key: &str| f.evidence[key].as_f64().unwrap_or(0.0);
+    found.sort_by(|a, b| number(b, "impact").total_cmp(&number(a, "impact")));
+    Table {
+        more: found.len().saturating_sub(max),
+        rows: found
+            .into_iter()
+            .take(max)
+            .map(|f| {
+                let first = f.first_seen.date_naive();
+                let last = f.last_seen.date_naive();
+                Anomaly {
+                    severity: format!("{:?}", f.severity).to_lowercase(),
+                    days: if first == last {
+                        first.to_string()
+                    } else {
+                        format!("{first} – {last}")
+                    },
+                    provider: f.provider.clone().unwrap_or_default(),
+                    account: f.account_id.clone().unwrap_or_default(),
+                    service: f
+                        .service
+                        .clone()
+                        .unwrap_or_else(|| "(no service)".to_string()),
+                    currency: f.currency.clone().unwrap_or_default(),
+                    actual: money.amount(number(f, "actual")),
+                    expected: money.amount(number(f, "expected")),
+                    impact: money.signed(number(f, "impact")),
+                    top: f.evidence["top_contributors"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .take(3)
+                        .map(|c| {
+                            let name = c["resource_id"]
+                                .as_str()
+                                .or(c["sku_id"].as_str())
+                                .unwrap_or("(unattributed)");
+                            format!(
+                                "{name} {}",
+                                money.signed(c["increase"].as_f64().unwrap_or(0.0))
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -249,6 +316,8 @@ struct JsonReport<'a> {
     week: String,
     generated_at: String,
     cost: &'a CostSummary,
+    /// `cost_anomaly` findings that start in the week.
+    anomalies: Vec<&'a vitals_core::finding::Finding>,
 }
 
 #[derive(Serialize)]
@@ -271,11 +340,28 @@ struct View {
     untagged: Vec<Untagged>,
     month: Option<Month>,
     charts: Vec<ChartView>,
+    anomalies: Table<Anomaly>,
+}
+
+/// One cost anomaly, formatted.
+#[derive(Serialize)]
+struct Anomaly {
+    severity: String,
+    days: String,
+    provider: String,
+    account: String,
+    service: String,
+    currency: String,
+    actual: String,
+    expected: String,
+    impact: String,
+    /// The largest contributors, with their daily increase.
+    top: String,
 }
 
 #[derive(Serialize)]
-struct Table {
-    rows: Vec<Line>,
+struct Table<T = Line> {
+    rows: Vec<T>,
     /// Rows left out for length.
     more: usize,
 }
@@ -563,10 +649,48 @@ mod tests {
         let input = ReportInput {
             week: "2024-W39".parse::<Week>().unwrap(),
             summaries: &summaries,
-            findings: &[],
+            findings: &[anomaly("2024-09-25"), anomaly("2024-09-10")],
             generated_at: Utc.with_ymd_and_hms(2026, 11, 23, 7, 0, 0).unwrap(),
         };
         report.render(&input, format).unwrap()
+    }
+
+    fn anomaly(day: &str) -> vitals_core::finding::Finding {
+        let at = d(day).and_hms_opt(0, 0, 0).unwrap().and_utc();
+        vitals_core::finding::Finding {
+            finding_id: "x".into(),
+            kind: "cost_anomaly".into(),
+            severity: vitals_core::finding::Severity::Critical,
+            provider: Some("AWS".into()),
+            account_id: Some("111122223333".into()),
+            service: Some("<b>EC2</b>".into()),
+            resource_id: None,
+            title: "t".into(),
+            evidence: serde_json::json!({
+                "actual": 1200.0, "expected": 400.0, "impact": 800.0,
+                "top_contributors": [{"resource_id": "i-aaa", "increase": 400.0}],
+            }),
+            monthly_savings: None,
+            currency: Some("USD".into()),
+            first_seen: at,
+            last_seen: at + chrono::Duration::days(1),
+            status: vitals_core::finding::FindingStatus::Open,
+        }
+    }
+
+    #[test]
+    fn anomalies_of_the_week_are_listed_escaped() {
+        let html = render(Format::Html, "");
+        assert!(html.contains("2024-09-25 – 2024-09-26"), "{html}");
+        assert!(
+            html.contains("&lt;b&gt;EC2&lt;&#x2F;b&gt;") || html.contains("&lt;b&gt;EC2&lt;/b&gt;")
+        );
+        assert!(html.contains("+800.00 USD") && html.contains("i-aaa +400.00"));
+        assert!(!html.contains("2024-09-10"), "an anomaly of another week");
+        let md = render(Format::Markdown, "");
+        assert!(md.contains(r"| **!** 2024-09-25 – 2024-09-26 | \<b\>EC2\</b\> | AWS 111122223333 | 1,200.00 | 400.00 | +800.00 USD | i-aaa +400.00 |"), "{md}");
+        let json: serde_json::Value = serde_json::from_str(&render(Format::Json, "")).unwrap();
+        assert_eq!(json["anomalies"].as_array().unwrap().len(), 1);
     }
 
     #[test]
