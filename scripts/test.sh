@@ -25,12 +25,15 @@ fi
 # Debian's packages start nothing by themselves under a container; tests
 # start the peers they need on loopback ports.
 
-# Python peers: DuckDB, the independent oracle for cost totals.
-if ! .venv/bin/python -c 'import duckdb' >/dev/null 2>&1; then
-    say "installing tests/requirements.txt into .venv"
+# Python peers: DuckDB (the independent oracle for cost totals) and moto
+# (AWS), pinned in tests/requirements.txt. pip does nothing (and needs no
+# network) when the pinned versions are already there.
+if [ ! -x .venv/bin/python ]; then
+    say "creating .venv"
     python3 -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 fi
+say "installing tests/requirements.txt into .venv"
+.venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 export VITALS_TEST_PYTHON="$PWD/.venv/bin/python"
 
 say "cargo test (every crate, every target)"

@@ -144,10 +144,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             for o in &outcomes {
                 match &o.result {
                     Ok((written, report)) => println!(
-                        "{}: {} rows from {} file(s) into {} day partition(s); {} bad row(s) left out",
+                        "{}: {} rows from {} into {} day partition(s); {} bad row(s) left out",
                         o.collector,
                         written.rows,
-                        report.files,
+                        report.inputs(),
                         written.partitions,
                         report.bad_rows
                     ),

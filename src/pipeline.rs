@@ -76,6 +76,7 @@ pub async fn collect(
                 tracing::info!(
                     collector = %name,
                     files = report.files,
+                    pages = report.pages,
                     rows = written.rows,
                     bad_rows = report.bad_rows,
                     partitions = written.partitions,

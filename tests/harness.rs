@@ -117,6 +117,36 @@ money_decimals = 4
         self.command(args).output().expect("running vitals").into()
     }
 
+    /// Runs with AWS's test credentials (moto accepts any) and nothing read
+    /// from this machine's AWS files or metadata service.
+    pub fn run_aws(&self, args: &[&str], with_credentials: bool) -> Run {
+        let mut cmd = self.command(args);
+        for var in [
+            "AWS_PROFILE",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_SESSION_TOKEN",
+            "AWS_ROLE_ARN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("AWS_CONFIG_FILE", self.path("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.path("no-aws-credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if with_credentials {
+            cmd.env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing");
+        } else {
+            cmd.env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY");
+        }
+        cmd.output().expect("running vitals").into()
+    }
+
     /// Files under the store's cost dataset, temp files included.
     pub fn store_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();

@@ -5,7 +5,9 @@
 //! install it.
 
 mod harness;
+mod peers;
 
+mod aws_cost_explorer;
 mod bad_input;
 mod cost_oracle;
 mod daemon;

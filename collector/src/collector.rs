@@ -60,6 +60,8 @@ impl fmt::Display for BadRow {
 #[derive(Debug, Clone, Default)]
 pub struct CollectReport {
     pub files: usize,
+    /// API pages read.
+    pub pages: usize,
     /// Rows loaded (after the window filter).
     pub rows: usize,
     /// Rows left out because they were malformed.
@@ -68,6 +70,17 @@ pub struct CollectReport {
     pub bad_row_samples: Vec<BadRow>,
     /// Things that did not cost a row but that a person should know.
     pub warnings: Vec<String>,
+}
+
+impl CollectReport {
+    /// What the run read, for people: `3 file(s)`, `2 API page(s)`, or both.
+    pub fn inputs(&self) -> String {
+        match (self.files, self.pages) {
+            (files, 0) => format!("{files} file(s)"),
+            (0, pages) => format!("{pages} API page(s)"),
+            (files, pages) => format!("{files} file(s) and {pages} API page(s)"),
+        }
+    }
 }
 
 /// How many bad rows per file are kept with their place for the report.

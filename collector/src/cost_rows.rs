@@ -40,6 +40,7 @@ pub struct CostRow {
     /// A JSON object, or `None`.
     pub tags: Option<String>,
     pub x_instance_type: Option<String>,
+    pub x_net_amortized_cost: Option<f64>,
 }
 
 /// Column-wise buffers for [`CostRow`]s.
@@ -76,12 +77,13 @@ const STRING_COLUMNS: [&str; 22] = [
     "x_instance_type",
 ];
 
-const NUMBER_COLUMNS: [&str; 5] = [
+const NUMBER_COLUMNS: [&str; 6] = [
     "consumed_quantity",
     "pricing_quantity",
     "billed_cost",
     "effective_cost",
     "list_cost",
+    "x_net_amortized_cost",
 ];
 
 impl CostFrameBuilder {
@@ -137,6 +139,7 @@ impl CostFrameBuilder {
             Some(row.billed_cost),
             Some(row.effective_cost),
             row.list_cost,
+            row.x_net_amortized_cost,
         ];
         for (buf, v) in self.numbers.iter_mut().zip(numbers) {
             buf.push(v);

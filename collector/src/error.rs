@@ -45,6 +45,28 @@ pub enum CollectError {
 
     #[error("collector task failed: {0}")]
     Task(String),
+
+    /// A cloud API call failed after the SDK's retries (or was not retryable).
+    #[error("{api} page {page}: {message}")]
+    Api {
+        api: &'static str,
+        page: usize,
+        message: String,
+        /// Throttling, timeouts and 5xx: the next run may succeed.
+        retryable: bool,
+    },
+
+    /// A response that does not have the documented shape or values.
+    #[error("{api} page {page}: {message}")]
+    BadResponse {
+        api: &'static str,
+        page: usize,
+        message: String,
+    },
+
+    /// No usable credentials (none found, expired, or refused).
+    #[error("{api}: credentials: {message}")]
+    Credentials { api: &'static str, message: String },
 }
 
 impl CollectError {
@@ -59,11 +81,18 @@ impl CollectError {
             CollectError::Parquet { .. } => "parquet",
             CollectError::Frame { .. } => "frame",
             CollectError::Task(_) => "task",
+            CollectError::Api { .. } => "api",
+            CollectError::BadResponse { .. } => "bad_response",
+            CollectError::Credentials { .. } => "credentials",
         }
     }
 
     /// Whether trying again later may succeed without anyone changing anything.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, CollectError::Io { .. } | CollectError::Task(_))
+        match self {
+            CollectError::Io { .. } | CollectError::Task(_) => true,
+            CollectError::Api { retryable, .. } => *retryable,
+            _ => false,
+        }
     }
 }

@@ -418,6 +418,7 @@ fn map_row<'a>(
         billing_currency: req(c.currency, text(cell(c.currency)))?,
         tags,
         x_instance_type: None,
+        x_net_amortized_cost: None,
     };
     Ok((row, tags_warning))
 }

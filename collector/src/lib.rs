@@ -2,6 +2,7 @@
 //! one canonical dataset per run. They know the wire formats; nothing
 //! downstream does.
 
+mod aws_cost_explorer;
 mod collector;
 mod cost_rows;
 mod error;

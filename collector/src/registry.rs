@@ -6,9 +6,12 @@ use vitals_core::config::{
 };
 
 use crate::collector::Collector;
-use crate::focus_file;
+use crate::{aws_cost_explorer, focus_file};
 
-const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[("focus_file", focus_file::build)];
+const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
+    ("focus_file", focus_file::build),
+    ("aws_cost_explorer", aws_cost_explorer::build),
+];
 
 /// The known collector types, in registry order.
 pub fn types() -> Vec<&'static str> {
@@ -39,10 +42,16 @@ mod tests {
     #[test]
     fn every_registered_type_builds_under_its_name() {
         for ty in types() {
+            // File collectors need a `path`; the others build from defaults.
+            let extra = if ty == "focus_file" {
+                "\npath = \"p\""
+            } else {
+                ""
+            };
             let cfg = ComponentConfig::from_toml(
                 ComponentKind::Collector,
                 "x",
-                &format!("type = \"{ty}\"\npath = \"p\""),
+                &format!("type = \"{ty}\"{extra}"),
             )
             .unwrap();
             let c = build(&cfg).unwrap();

@@ -80,6 +80,8 @@ const COST: &[ColumnSpec] = &[
     col("billing_currency", Str, false),
     col("tags", Str, true),
     col("x_instance_type", Str, true),
+    // AWS net amortized cost (after negotiated discounts), where the source has it.
+    col("x_net_amortized_cost", Float64, true),
     col("source", Str, false),
 ];
 
