@@ -571,7 +571,9 @@ pub fn read_csv(
             reason: format!("unreadable CSV: {other:?}"),
         },
     };
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(CrlfToLf::new(reader));
     let header: Vec<String> = rdr
         .byte_headers()
         .map_err(io_error)?
@@ -636,6 +638,67 @@ pub fn read_csv(
         tally.row(Position::Line(line), mapped, &columns, opts, out);
     }
     tally.finish(ignored, opts, report)
+}
+
+/// Reads `\r\n` as `\n`. The csv crate ends a record at the `\r` of a
+/// CRLF and starts the next one at its `\n`, so the next record's position
+/// would name the line before it; most exports (Python's csv module, Excel)
+/// write CRLF.
+struct CrlfToLf<R> {
+    inner: R,
+    /// Translated bytes not yet handed out, from `pos` on.
+    buf: Vec<u8>,
+    pos: usize,
+    /// A `\r` read but not yet passed on.
+    pending_cr: bool,
+    eof: bool,
+}
+
+impl<R: Read> CrlfToLf<R> {
+    fn new(inner: R) -> Self {
+        CrlfToLf {
+            inner,
+            buf: Vec::with_capacity(64 * 1024),
+            pos: 0,
+            pending_cr: false,
+            eof: false,
+        }
+    }
+}
+
+impl<R: Read> Read for CrlfToLf<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            if self.eof || out.is_empty() {
+                return Ok(0);
+            }
+            let mut raw = [0u8; 64 * 1024];
+            let n = self.inner.read(&mut raw)?;
+            self.buf.clear();
+            self.pos = 0;
+            if n == 0 {
+                self.eof = true;
+                if std::mem::take(&mut self.pending_cr) {
+                    self.buf.push(b'\r');
+                }
+                continue;
+            }
+            for &b in &raw[..n] {
+                if std::mem::take(&mut self.pending_cr) && b != b'\n' {
+                    self.buf.push(b'\r');
+                }
+                if b == b'\r' {
+                    self.pending_cr = true;
+                } else {
+                    self.buf.push(b);
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// One Parquet column, read the way its type allows.
@@ -795,6 +858,57 @@ mod tests {
             normalize_tags("{oops")
                 .unwrap_err()
                 .contains("not valid JSON")
+        );
+    }
+
+    #[test]
+    fn crlf_becomes_lf_and_lone_carriage_returns_stay() {
+        let read = |input: &[u8], chunk: usize| {
+            let mut r = CrlfToLf::new(input);
+            let mut out = Vec::new();
+            let mut buf = vec![0; chunk];
+            loop {
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            out
+        };
+        for chunk in [1, 2, 3, 64] {
+            assert_eq!(read(b"a,b\r\n1,2\r\n", chunk), b"a,b\n1,2\n");
+            assert_eq!(read(b"a\rb\r", chunk), b"a\rb\r");
+            assert_eq!(read(b"\r\r\n", chunk), b"\r\n");
+        }
+    }
+
+    #[test]
+    fn crlf_files_report_the_right_line() {
+        let header = "BilledCost,BillingCurrency,ChargeCategory,ChargePeriodEnd,ChargePeriodStart,EffectiveCost,ProviderName";
+        let row = "1,USD,Usage,2024-09-02 01:00:00,2024-09-02 00:00:00,1,AWS";
+        let text = format!("{header}\r\n{row}\r\n{row}\r\nx{}\r\n", &row[1..]);
+        let opts = FocusOptions {
+            max_bad_row_fraction: 1.0,
+            window: crate::collector::CollectWindow {
+                since: None,
+                until: None,
+                today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            },
+        };
+        let mut out = CostFrameBuilder::new();
+        let mut report = CollectReport::default();
+        read_csv(
+            text.as_bytes(),
+            Path::new("a.csv"),
+            &opts,
+            &mut out,
+            &mut report,
+        )
+        .unwrap();
+        assert_eq!(
+            report.bad_row_samples[0].to_string(),
+            "a.csv:4: `BilledCost`: invalid number `x`"
         );
     }
 
