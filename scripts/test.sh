@@ -25,8 +25,9 @@ fi
 # Debian's packages start nothing by themselves under a container; tests
 # start the peers they need on loopback ports.
 
-# Python peers: DuckDB (the independent oracle for cost totals) and moto
-# (AWS), pinned in tests/requirements.txt. pip does nothing (and needs no
+# Python peers, pinned in tests/requirements.txt: DuckDB (the independent
+# oracle for cost totals), moto (AWS), bqemulator (BigQuery) and
+# gcp-storage-emulator (Cloud Storage). pip does nothing (and needs no
 # network) when the pinned versions are already there.
 if [ ! -x .venv/bin/python ]; then
     say "creating .venv"

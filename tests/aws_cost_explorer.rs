@@ -42,7 +42,9 @@ fn page(days: Vec<Value>, next: Option<&str>) -> Value {
     p
 }
 
+/// Cost Explorer's name for EC2 instances, and the product name vitals stores.
 const EC2: &str = "Amazon Elastic Compute Cloud - Compute";
+const EC2_PRODUCT: &str = "Amazon Elastic Compute Cloud";
 const S3: &str = "Amazon Simple Storage Service";
 
 /// September 1-3 over two pages; day 2 is split across them, day 3 is estimated.
@@ -145,9 +147,12 @@ fn pages_are_followed_and_estimated_days_are_replaced_when_revised() {
         run.stdout
     );
     let first = daily(&ws);
-    assert_eq!(first[&key("2024-09-01", EC2)], (120.5012345678, 100.25));
+    assert_eq!(
+        first[&key("2024-09-01", EC2_PRODUCT)],
+        (120.5012345678, 100.25)
+    );
     assert_eq!(first[&key("2024-09-02", S3)], (2.90, 2.90));
-    assert_eq!(first[&key("2024-09-03", EC2)], (60.0, 50.0));
+    assert_eq!(first[&key("2024-09-03", EC2_PRODUCT)], (60.0, 50.0));
     assert_eq!(first.len(), 6);
 
     // Cost Explorer revises the estimated day: S3 vanishes, EC2 grows.
@@ -161,14 +166,14 @@ fn pages_are_followed_and_estimated_days_are_replaced_when_revised() {
     moto.queue_cost_and_usage(&revised);
     ws.run_aws(&WINDOW, true).success();
     let second = daily(&ws);
-    assert_eq!(second[&key("2024-09-03", EC2)], (64.0, 53.0));
+    assert_eq!(second[&key("2024-09-03", EC2_PRODUCT)], (64.0, 53.0));
     assert!(
         !second.contains_key(&key("2024-09-03", S3)),
         "the revised-away row is gone"
     );
     assert_eq!(
-        second[&key("2024-09-01", EC2)],
-        first[&key("2024-09-01", EC2)],
+        second[&key("2024-09-01", EC2_PRODUCT)],
+        first[&key("2024-09-01", EC2_PRODUCT)],
         "no double counting"
     );
     assert_eq!(second.len(), 5);
@@ -205,8 +210,8 @@ fn bad_pages_and_faults_fail_the_run_and_keep_the_store() {
     moto.queue_cost_and_usage(&two_pages());
     let throttle = FaultProxy::start(
         moto.port,
-        Box::new(|n, _| {
-            (n == 0).then(|| {
+        Box::new(|r| {
+            (r.n == 0).then(|| {
                 (
                     400,
                     vec![("Content-Type", "application/x-amz-json-1.1")],
@@ -217,18 +222,14 @@ fn bad_pages_and_faults_fail_the_run_and_keep_the_store() {
     );
     let ws = workspace(&throttle.url(), "max_attempts = 3");
     ws.run_aws(&WINDOW, true).success();
-    assert_eq!(
-        throttle.requests.load(std::sync::atomic::Ordering::SeqCst),
-        3,
-        "throttled, retried, page 2"
-    );
+    assert_eq!(throttle.count(), 3, "throttled, retried, page 2");
     let before = daily(&ws);
 
     // A 500 on every attempt at page 2: the run fails after its retries.
     let broken = FaultProxy::start(
         moto.port,
-        Box::new(|_, body| {
-            body.contains("NextPageToken").then(|| {
+        Box::new(|r| {
+            r.body.contains("NextPageToken").then(|| {
                 (
                     500,
                     vec![],
@@ -242,11 +243,7 @@ fn bad_pages_and_faults_fail_the_run_and_keep_the_store() {
     let files = ws500.store_files();
     let run = ws500.run_aws(&WINDOW, true);
     assert_failed_and_kept(&ws500, &run, "GetCostAndUsage page 2", &before, &files);
-    assert_eq!(
-        broken.requests.load(std::sync::atomic::Ordering::SeqCst),
-        3,
-        "page 1, then page 2 twice"
-    );
+    assert_eq!(broken.count(), 3, "page 1, then page 2 twice");
 
     // A page with a missing field, and one with an amount that is not a number.
     for (mutate, expected) in [

@@ -1,55 +1,105 @@
-//! Peer services the integration tests start on loopback ports, and a small
-//! fault-injecting HTTP proxy to put in front of them.
+//! Peer services the integration tests start on loopback ports (PEERS.md),
+//! and a small fault-injecting HTTP proxy to put in front of them.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+
 use crate::harness::{free_port, repo};
 
+const INSTALL: &str =
+    "run `bash scripts/test.sh`, or `.venv/bin/pip install -r tests/requirements.txt`";
+
 /// The virtualenv `scripts/test.sh` fills (or `VITALS_TEST_VENV`).
-fn venv_bin(tool: &str) -> PathBuf {
-    let venv = std::env::var_os("VITALS_TEST_VENV")
+fn venv() -> PathBuf {
+    std::env::var_os("VITALS_TEST_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv"));
-    let path = venv.join("bin").join(tool);
+        .unwrap_or_else(|| repo().join(".venv"))
+}
+
+pub fn venv_bin(tool: &str) -> PathBuf {
+    let path = venv().join("bin").join(tool);
     assert!(
         path.is_file(),
-        "`{}` is not installed; run `bash scripts/test.sh`, or `.venv/bin/pip install -r tests/requirements.txt`",
+        "`{}` is not installed; {INSTALL}",
         path.display()
     );
     path
 }
 
-/// A moto server (AWS), killed on drop.
+/// A peer process, killed on drop, with a scratch directory of its own.
+struct Process {
+    child: Child,
+    _scratch: tempfile::TempDir,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `command` and waits until `ready` says it serves.
+fn start(
+    name: &str,
+    mut command: Command,
+    scratch: tempfile::TempDir,
+    ready: impl Fn() -> bool,
+) -> Process {
+    let log = scratch.path().join("peer.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = command
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {name}: {e}; {INSTALL}"));
+    let mut process = Process {
+        child,
+        _scratch: scratch,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        if let Ok(Some(status)) = process.child.try_wait() {
+            panic!(
+                "{name} exited with {status}:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not start in 60 s:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    process
+}
+
+/// A moto server (AWS: Cost Explorer, S3).
 pub struct Moto {
     pub port: u16,
-    child: Child,
+    _process: Process,
 }
 
 impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
-        let child = Command::new(venv_bin("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting moto_server");
-        let moto = Moto { port, child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http(port, "POST", "/moto-api/reset", "").is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let mut command = Command::new(venv_bin("moto_server"));
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let process = start("moto_server", command, tempfile::tempdir().unwrap(), || {
+            http(port, "POST", "/moto-api/reset", "").is_ok()
+        });
+        Moto {
+            port,
+            _process: process,
         }
-        moto
     }
 
     pub fn url(&self) -> String {
@@ -62,8 +112,8 @@ impl Moto {
     }
 
     /// Queues GetCostAndUsage responses: each distinct request takes the next.
-    pub fn queue_cost_and_usage(&self, results: &[serde_json::Value]) {
-        let body = serde_json::json!({ "results": results }).to_string();
+    pub fn queue_cost_and_usage(&self, results: &[Value]) {
+        let body = json!({ "results": results }).to_string();
         let (status, text) = http(
             self.port,
             "POST",
@@ -73,43 +123,295 @@ impl Moto {
         .unwrap();
         assert!(status == 200 || status == 201, "{status} {text}");
     }
+
+    pub fn create_bucket(&self, bucket: &str) {
+        let (status, text) = http_bytes(
+            self.port,
+            "PUT",
+            &format!("/{bucket}"),
+            "application/xml",
+            SIGNED,
+            b"",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "creating bucket {bucket}: {text}");
+    }
+
+    pub fn put_object(&self, bucket: &str, key: &str, body: &[u8]) {
+        let path = format!("/{bucket}/{}", encode_path(key));
+        let (status, text) = http_bytes(
+            self.port,
+            "PUT",
+            &path,
+            "application/octet-stream",
+            SIGNED,
+            body,
+        )
+        .unwrap();
+        assert_eq!(status, 200, "putting s3://{bucket}/{key}: {text}");
+    }
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// moto refuses anonymous overwrites of an object but does not check
+/// signatures: a request that says who signed it is enough.
+const SIGNED: &[(&str, &str)] = &[(
+    "Authorization",
+    "AWS4-HMAC-SHA256 Credential=testing/20240901/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+)];
+
+/// bqemulator (BigQuery REST), with the DuckDB extensions it needs copied
+/// from the virtualenv into a HOME of its own (it cannot download them).
+pub struct BigQueryEmulator {
+    pub port: u16,
+    pub project: String,
+    _process: Process,
+}
+
+impl BigQueryEmulator {
+    pub fn start(project: &str) -> BigQueryEmulator {
+        let scratch = tempfile::tempdir().unwrap();
+        let home = scratch.path().join("home");
+        install_duckdb_extensions(&home);
+        let (port, grpc) = (free_port(), free_port());
+        let mut command = Command::new(venv_bin("bqemulator"));
+        command
+            .args([
+                "start",
+                "--rest-host",
+                "127.0.0.1",
+                "--rest-port",
+                &port.to_string(),
+            ])
+            .args(["--grpc-host", "127.0.0.1", "--grpc-port", &grpc.to_string()])
+            .args(["--project", project])
+            .env("HOME", &home)
+            .current_dir(scratch.path());
+        let path = format!("/bigquery/v2/projects/{project}/datasets");
+        let process = start("bqemulator", command, scratch, || {
+            http(port, "GET", &path, "").is_ok_and(|(s, _)| s == 200)
+        });
+        BigQueryEmulator {
+            port,
+            project: project.to_string(),
+            _process: process,
+        }
     }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Value {
+        let full = format!("/bigquery/v2/projects/{}{path}", self.project);
+        let (status, text) = http(self.port, "POST", &full, &body.to_string()).unwrap();
+        assert_eq!(status, 200, "POST {full}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    pub fn create_dataset(&self, dataset: &str) {
+        self.post(
+            "/datasets",
+            &json!({"datasetReference": {"projectId": self.project, "datasetId": dataset}}),
+        );
+    }
+
+    /// A day-partitioned table with `schema` (a BigQuery `fields` list).
+    pub fn create_table(&self, dataset: &str, table: &str, fields: &Value) {
+        self.post(
+            &format!("/datasets/{dataset}/tables"),
+            &json!({
+                "tableReference": {"projectId": self.project, "datasetId": dataset, "tableId": table},
+                "schema": {"fields": fields},
+                "timePartitioning": {"type": "DAY"},
+            }),
+        );
+    }
+
+    /// Streams rows in with `insertAll`, 500 at a time.
+    pub fn insert_all(&self, dataset: &str, table: &str, rows: &[Value]) {
+        for chunk in rows.chunks(500) {
+            let body =
+                json!({"rows": chunk.iter().map(|r| json!({"json": r})).collect::<Vec<_>>()});
+            let answer = self.post(
+                &format!("/datasets/{dataset}/tables/{table}/insertAll"),
+                &body,
+            );
+            assert!(
+                answer["insertErrors"]
+                    .as_array()
+                    .is_none_or(|e| e.is_empty()),
+                "insertAll: {answer}"
+            );
+        }
+    }
+}
+
+/// Copies the DuckDB extension files of the venv's `duckdb_extension_*`
+/// packages to where DuckDB looks for them under `home`.
+fn install_duckdb_extensions(home: &Path) {
+    let lib = venv().join("lib");
+    let mut copied = 0;
+    for python in std::fs::read_dir(&lib)
+        .unwrap_or_else(|e| panic!("{}: {e}; {INSTALL}", lib.display()))
+        .flatten()
+    {
+        let site = python.path().join("site-packages");
+        for package in std::fs::read_dir(&site).into_iter().flatten().flatten() {
+            if !package
+                .file_name()
+                .to_string_lossy()
+                .starts_with("duckdb_extension_")
+            {
+                continue;
+            }
+            for version in std::fs::read_dir(package.path().join("extensions"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let target = home
+                    .join(".duckdb/extensions")
+                    .join(version.file_name())
+                    .join("linux_amd64");
+                std::fs::create_dir_all(&target).unwrap();
+                for file in std::fs::read_dir(version.path()).unwrap().flatten() {
+                    std::fs::copy(file.path(), target.join(file.file_name())).unwrap();
+                    copied += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        copied > 0,
+        "no duckdb_extension_* packages in {}; {INSTALL}",
+        lib.display()
+    );
+}
+
+/// gcp-storage-emulator (Cloud Storage JSON API), in memory.
+pub struct GcsEmulator {
+    pub port: u16,
+    _process: Process,
+}
+
+impl GcsEmulator {
+    pub fn start() -> GcsEmulator {
+        let port = free_port();
+        let mut command = Command::new(venv_bin("gcp-storage-emulator"));
+        command.args([
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--in-memory",
+        ]);
+        let process = start(
+            "gcp-storage-emulator",
+            command,
+            tempfile::tempdir().unwrap(),
+            || http(port, "GET", "/storage/v1/b?project=test", "").is_ok_and(|(s, _)| s == 200),
+        );
+        GcsEmulator {
+            port,
+            _process: process,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn create_bucket(&self, bucket: &str) {
+        let body = json!({ "name": bucket }).to_string();
+        let (status, text) = http(self.port, "POST", "/storage/v1/b?project=test", &body).unwrap();
+        assert_eq!(status, 200, "creating bucket {bucket}: {text}");
+    }
+
+    pub fn upload(&self, bucket: &str, name: &str, body: &[u8]) {
+        let path = format!(
+            "/upload/storage/v1/b/{bucket}/o?uploadType=media&name={}",
+            encode_path(name).replace('/', "%2F")
+        );
+        let (status, text) = http_bytes(
+            self.port,
+            "POST",
+            &path,
+            "application/octet-stream",
+            &[],
+            body,
+        )
+        .unwrap();
+        assert_eq!(status, 200, "uploading gs://{bucket}/{name}: {text}");
+    }
+}
+
+/// Percent-encodes what a URL path cannot hold, keeping `/`.
+fn encode_path(key: &str) -> String {
+    let mut out = String::new();
+    for b in key.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// A plain HTTP/1.1 request with `Connection: close`; returns (status, body).
 pub fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    http_bytes(port, method, path, "application/json", &[], body.as_bytes())
+}
+
+pub fn http_bytes(
+    port: u16,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let status = buf
+    s.write_all(body)?;
+    let mut reader = BufReader::new(s);
+    let Some((head, body)) = read_message(&mut reader)? else {
+        return Err(std::io::Error::other("no answer"));
+    };
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// What the proxy answers in place of the upstream: (status, headers, body).
 pub type Fault = (u16, Vec<(&'static str, &'static str)>, String);
 
-/// Decides, per request (its number from 0, and its body), whether to fault.
-pub type Rule = dyn Fn(usize, &str) -> Option<Fault> + Send + Sync;
+/// One request through the proxy: its number from 0, request line and body.
+pub struct Request {
+    pub n: usize,
+    pub line: String,
+    pub body: String,
+}
+
+/// Decides, per request, whether to fault.
+pub type Rule = dyn Fn(&Request) -> Option<Fault> + Send + Sync;
+
+/// Rewrites an upstream answer's body, per request.
+pub type Rewrite = dyn Fn(&Request, String) -> String + Send + Sync;
 
 /// An HTTP proxy to a loopback upstream that answers some requests itself.
 pub struct FaultProxy {
@@ -119,16 +421,26 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub fn start(upstream: u16, rule: Box<Rule>) -> FaultProxy {
+        FaultProxy::rewriting(upstream, rule, Box::new(|_, body| body))
+    }
+
+    /// A proxy that also rewrites answers it lets through.
+    pub fn rewriting(upstream: u16, rule: Box<Rule>, rewrite: Box<Rewrite>) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(AtomicUsize::new(0));
         let rule: Arc<Rule> = Arc::from(rule);
+        let rewrite: Arc<Rewrite> = Arc::from(rewrite);
         let counter = Arc::clone(&requests);
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (rule, counter) = (Arc::clone(&rule), Arc::clone(&counter));
+                let (rule, rewrite, counter) = (
+                    Arc::clone(&rule),
+                    Arc::clone(&rewrite),
+                    Arc::clone(&counter),
+                );
                 std::thread::spawn(move || {
-                    let _ = serve(client, upstream, &*rule, &counter);
+                    let _ = serve(client, upstream, &*rule, &*rewrite, &counter);
                 });
             }
         });
@@ -138,9 +450,20 @@ impl FaultProxy {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    pub fn count(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
 }
 
-/// Reads one HTTP message (head and Content-Length body) from `r`.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// Reads one HTTP message (head, and a Content-Length or chunked body).
 fn read_message(r: &mut impl BufRead) -> std::io::Result<Option<(String, Vec<u8>)>> {
     let mut head = String::new();
     loop {
@@ -153,31 +476,72 @@ fn read_message(r: &mut impl BufRead) -> std::io::Result<Option<(String, Vec<u8>
             break;
         }
     }
-    let length = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    r.read_exact(&mut body)?;
+    let mut body = Vec::new();
+    if header(&head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else if let Some(length) =
+        header(&head, "content-length").and_then(|v| v.parse::<usize>().ok())
+    {
+        body = vec![0; length];
+        r.read_exact(&mut body)?;
+    } else if !head.starts_with("HTTP/") {
+        // A request without a body.
+    } else {
+        r.read_to_end(&mut body)?;
+    }
     Ok(Some((head, body)))
+}
+
+/// The head without its length headers, with a new `Content-Length`, and
+/// `Connection: close` if `close` (each request gets its own upstream
+/// connection).
+fn with_length(head: &str, length: usize, close: bool) -> String {
+    let mut out = String::new();
+    for line in head.split("\r\n").filter(|l| !l.is_empty()) {
+        let name = line.split(':').next().unwrap_or("").trim();
+        let drop = ["content-length", "transfer-encoding"]
+            .iter()
+            .chain(if close { &["connection"][..] } else { &[][..] })
+            .any(|h| name.eq_ignore_ascii_case(h));
+        if !drop {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    if close {
+        out.push_str("Connection: close\r\n");
+    }
+    out.push_str(&format!("Content-Length: {length}\r\n\r\n"));
+    out
 }
 
 fn serve(
     client: TcpStream,
     upstream: u16,
     rule: &Rule,
+    rewrite: &Rewrite,
     counter: &AtomicUsize,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut writer = client;
     while let Some((head, body)) = read_message(&mut reader)? {
-        let n = counter.fetch_add(1, Ordering::SeqCst);
-        let text = String::from_utf8_lossy(&body).into_owned();
-        if let Some((status, headers, fault_body)) = rule(n, &text) {
+        let request = Request {
+            n: counter.fetch_add(1, Ordering::SeqCst),
+            line: head.lines().next().unwrap_or_default().to_string(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        if let Some((status, headers, fault_body)) = rule(&request) {
             let mut out = format!(
                 "HTTP/1.1 {status} Fault\r\nContent-Length: {}\r\n",
                 fault_body.len()
@@ -191,17 +555,18 @@ fn serve(
             continue;
         }
         let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
-        up.write_all(head.as_bytes())?;
+        up.write_all(with_length(&head, body.len(), true).as_bytes())?;
         up.write_all(&body)?;
         let mut up_reader = BufReader::new(up);
         let Some((resp_head, resp_body)) = read_message(&mut up_reader)? else {
             return Ok(());
         };
-        writer.write_all(resp_head.as_bytes())?;
+        let resp_body = match String::from_utf8(resp_body) {
+            Ok(text) => rewrite(&request, text).into_bytes(),
+            Err(raw) => raw.into_bytes(),
+        };
+        writer.write_all(with_length(&resp_head, resp_body.len(), false).as_bytes())?;
         writer.write_all(&resp_body)?;
-        if resp_head.to_ascii_lowercase().contains("connection: close") {
-            return Ok(());
-        }
     }
     Ok(())
 }

@@ -1,14 +1,19 @@
 //! Integration tests: the real `vitals` binary against real files and peers.
 //!
-//! Peers (DuckDB as the cost oracle, promtool) are installed by
-//! `scripts/test.sh`; a test that cannot find one fails and says how to
-//! install it.
+//! Peers (DuckDB as the cost oracle, promtool, moto, bqemulator,
+//! gcp-storage-emulator) are installed by `scripts/test.sh`; a test that
+//! cannot find one fails and says how to install it.
 
 mod harness;
 mod peers;
+mod spend;
 
 mod aws_cost_explorer;
+mod aws_cur;
 mod bad_input;
 mod cost_oracle;
 mod daemon;
+mod focus_remote;
+mod four_roads;
+mod gcp_billing_export;
 mod report;

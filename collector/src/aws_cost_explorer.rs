@@ -16,9 +16,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_sdk_costexplorer::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_costexplorer::config::http::HttpResponse;
+use aws_sdk_costexplorer::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_costexplorer::types::{
     DateInterval, Granularity, GroupDefinition, GroupDefinitionType, ResultByTime,
 };
@@ -28,6 +27,7 @@ use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 use vitals_core::period::DayRange;
 
+use crate::aws::{self, AwsFailure, AwsSettings};
 use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
 use crate::cost_rows::{CostFrameBuilder, CostRow};
 use crate::error::CollectError;
@@ -47,7 +47,7 @@ struct AwsCostExplorerConfig {
     /// Override of the Cost Explorer endpoint (tests, VPC endpoints).
     endpoint_url: Option<String>,
     /// Region of the API; Cost Explorer lives in `us-east-1`. Default `us-east-1`.
-    #[serde(default = "default_region")]
+    #[serde(default = "aws::default_region")]
     region: String,
     /// A named profile of the shared AWS config files, instead of the
     /// standard credential chain.
@@ -62,18 +62,12 @@ struct AwsCostExplorerConfig {
     lookback_days: u32,
     /// Attempts per API call, the first included (throttling, 5xx, timeouts).
     /// Default 5.
-    #[serde(default = "default_max_attempts")]
+    #[serde(default = "aws::default_max_attempts")]
     max_attempts: u32,
 }
 
-fn default_region() -> String {
-    "us-east-1".to_string()
-}
 fn default_lookback_days() -> u32 {
     3
-}
-fn default_max_attempts() -> u32 {
-    5
 }
 
 #[derive(Debug)]
@@ -87,17 +81,7 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
     if !(1..=365).contains(&parsed.lookback_days) {
         return Err(config.error(Some("lookback_days"), "must be between 1 and 365"));
     }
-    if !(1..=10).contains(&parsed.max_attempts) {
-        return Err(config.error(Some("max_attempts"), "must be between 1 and 10"));
-    }
-    if let Some(url) = &parsed.endpoint_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        return Err(config.error(
-            Some("endpoint_url"),
-            format!("`{url}` is not an http(s) URL"),
-        ));
-    }
+    aws::check(config, parsed.endpoint_url.as_deref(), parsed.max_attempts)?;
     if parsed
         .tag_key
         .as_deref()
@@ -256,26 +240,15 @@ impl AwsCostExplorer {
 
     async fn client(&self) -> aws_sdk_costexplorer::Client {
         let c = &self.config;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(c.region.clone()))
-            .retry_config(RetryConfig::standard().with_max_attempts(c.max_attempts));
-        if let Some(profile) = &c.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(url) = &c.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let sdk = loader.load().await;
-        let mut config = aws_sdk_costexplorer::config::Builder::from(&sdk);
-        if let Some(role) = &c.role_arn {
-            let provider = aws_config::sts::AssumeRoleProvider::builder(role)
-                .session_name(format!("vitals-{}", self.name))
-                .configure(&sdk)
-                .build()
-                .await;
-            config = config.credentials_provider(provider);
-        }
-        aws_sdk_costexplorer::Client::from_conf(config.build())
+        let settings = AwsSettings {
+            region: c.region.clone(),
+            profile: c.profile.clone(),
+            role_arn: c.role_arn.clone(),
+            endpoint_url: c.endpoint_url.clone(),
+            max_attempts: c.max_attempts,
+            session_name: format!("vitals-{}", self.name),
+        };
+        aws_sdk_costexplorer::Client::new(&settings.sdk_config().await)
     }
 }
 
@@ -379,7 +352,7 @@ impl Mapping<'_> {
                     .and_then(|a| self.account_names.get(a))
                     .map(|n| n.to_string()),
                 sub_account_id: account,
-                service_name: Some(service.clone()),
+                service_name: Some(product_name(service).to_string()),
                 charge_category: if service == "Tax" { "Tax" } else { "Usage" }.to_string(),
                 consumed_quantity: usage.map(|(q, _)| q),
                 consumed_unit: usage.and_then(|(_, u)| u).map(str::to_string),
@@ -395,51 +368,39 @@ impl Mapping<'_> {
     }
 }
 
+/// Cost Explorer splits EC2 into two SERVICE values that CUR and the FOCUS
+/// export both call by the product's name; vitals uses that name, so the same
+/// spend reads the same whichever road it came by. Other services already
+/// carry their product's name.
+fn product_name(service: &str) -> &str {
+    match service {
+        "Amazon Elastic Compute Cloud - Compute" | "EC2 - Other" => "Amazon Elastic Compute Cloud",
+        other => other,
+    }
+}
+
 /// Cost Explorer's tag group key is `key$value` (`key$` when untagged).
 fn tag_json(key: &str, group_key: &str) -> Option<String> {
     let value = group_key.split_once('$').map_or(group_key, |(_, v)| v);
     (!value.is_empty()).then(|| serde_json::json!({ key: value }).to_string())
 }
 
-fn api_error<E>(
-    e: SdkError<E, aws_sdk_costexplorer::config::http::HttpResponse>,
-    page: usize,
-) -> CollectError
+fn api_error<E>(e: SdkError<E, HttpResponse>, page: usize) -> CollectError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let message = DisplayErrorContext(&e).to_string();
-    let code = match &e {
-        SdkError::ServiceError(s) => s.err().code().map(str::to_string),
-        _ => None,
-    };
-    let lower = message.to_lowercase();
-    if lower.contains("credential")
-        || lower.contains("identity") && lower.contains("resolve")
-        || matches!(
-            code.as_deref(),
-            Some(
-                "UnrecognizedClientException"
-                    | "ExpiredTokenException"
-                    | "InvalidClientTokenId"
-                    | "AccessDeniedException"
-            )
-        )
-    {
-        return CollectError::Credentials { api: API, message };
+    let failure = AwsFailure::from_sdk(&e);
+    if failure.credentials {
+        return CollectError::Credentials {
+            api: API,
+            message: failure.message,
+        };
     }
-    let retryable = matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
-        || matches!(
-            code.as_deref(),
-            Some("ThrottlingException" | "LimitExceededException" | "RequestLimitExceeded")
-        )
-        || matches!(&e, SdkError::ResponseError(_))
-        || matches!(&e, SdkError::ServiceError(s) if s.raw().status().is_server_error());
     CollectError::Api {
         api: API,
         page,
-        message,
-        retryable,
+        message: failure.message,
+        retryable: failure.retryable,
     }
 }
 
@@ -523,6 +484,24 @@ mod tests {
         assert_eq!(number("billed_cost"), Some(12.3456789));
         assert_eq!(number("effective_cost"), Some(10.5));
         assert_eq!(number("x_net_amortized_cost"), None);
+
+        // Cost Explorer's two EC2 services carry the product's name.
+        let r = result(
+            "2024-09-02",
+            vec![
+                group("EC2 - Other", "1", "1", "1"),
+                group("Amazon Elastic Compute Cloud - Compute", "1", "1", "1"),
+            ],
+        );
+        let frame = map(None, &r).unwrap().finish("ce").unwrap();
+        let names: Vec<Option<&str>> = frame
+            .column("service_name")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(names, [Some("Amazon Elastic Compute Cloud"); 2]);
     }
 
     #[test]

@@ -22,6 +22,13 @@ pub enum CollectError {
     #[error("`{}` is not a FOCUS export: {reason}", path.display())]
     NotFocus { path: PathBuf, reason: String },
 
+    #[error("`{}` is not a CUR 2.0 export: {reason}", path.display())]
+    NotCur { path: PathBuf, reason: String },
+
+    /// An export's manifest that cannot be used.
+    #[error("export manifest `{url}`: {reason}")]
+    BadManifest { url: String, reason: String },
+
     #[error(
         "`{}`: {bad} of {total} rows are bad, more than `max_bad_row_fraction` = {max_fraction} allows; first: {first}",
         path.display()
@@ -64,6 +71,15 @@ pub enum CollectError {
         message: String,
     },
 
+    /// An object-store request (listing, reading) failed after its retries.
+    #[error("{operation} `{target}`: {message}")]
+    Remote {
+        operation: &'static str,
+        target: String,
+        message: String,
+        retryable: bool,
+    },
+
     /// No usable credentials (none found, expired, or refused).
     #[error("{api}: credentials: {message}")]
     Credentials { api: &'static str, message: String },
@@ -77,12 +93,15 @@ impl CollectError {
             CollectError::InvalidPattern { .. } => "config",
             CollectError::Io { .. } => "io",
             CollectError::NotFocus { .. } => "not_focus",
+            CollectError::NotCur { .. } => "not_cur",
+            CollectError::BadManifest { .. } => "bad_manifest",
             CollectError::TooManyBadRows { .. } => "bad_rows",
             CollectError::Parquet { .. } => "parquet",
             CollectError::Frame { .. } => "frame",
             CollectError::Task(_) => "task",
             CollectError::Api { .. } => "api",
             CollectError::BadResponse { .. } => "bad_response",
+            CollectError::Remote { .. } => "remote",
             CollectError::Credentials { .. } => "credentials",
         }
     }
@@ -91,7 +110,9 @@ impl CollectError {
     pub fn is_retryable(&self) -> bool {
         match self {
             CollectError::Io { .. } | CollectError::Task(_) => true,
-            CollectError::Api { retryable, .. } => *retryable,
+            CollectError::Api { retryable, .. } | CollectError::Remote { retryable, .. } => {
+                *retryable
+            }
             _ => false,
         }
     }

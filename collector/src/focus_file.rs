@@ -1,8 +1,10 @@
-//! `focus_file`: FOCUS 1.0–1.2 billing exports from local files.
+//! `focus_file`: FOCUS 1.0–1.2 billing exports from files, local or in
+//! object storage (`s3://bucket/key`, `gs://bucket/key`).
 //!
 //! Any provider's FOCUS export (AWS, Azure, GCP, OCI), as CSV, gzipped CSV or
 //! Parquet; the format is told by the file's first bytes, not its name. The
 //! run replaces exactly the days present in the files (inside the window).
+//! Objects are fetched one at a time into a temporary file, read, and removed.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -14,149 +16,254 @@ use serde::Deserialize;
 use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 
+use crate::aws::{self, AwsSettings};
 use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
 use crate::cost_rows::CostFrameBuilder;
 use crate::error::CollectError;
 use crate::focus::{self, FocusOptions};
+use crate::gcp::GcpCredentials;
+use crate::gcs::Gcs;
+use crate::remote::{Remote, RemotePath, Scheme};
+use crate::s3::S3;
 
 /// `[collectors.NAME] type = "focus_file"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FocusFileConfig {
     /// A file, a directory (every file directly in it, hidden files aside) or a
-    /// glob such as `exports/**/*.csv.gz`. Relative to the config file.
+    /// glob such as `exports/**/*.csv.gz`. Relative to the config file; or
+    /// `s3://bucket/key` or `gs://bucket/key` with the same rules.
     pub path: String,
     /// Largest fraction of a file's rows that may be malformed; above it the
     /// file, and so the run, fails. Default `0.01` (1 %).
     #[serde(default = "default_max_bad_row_fraction")]
     pub max_bad_row_fraction: f64,
+    /// Object-store endpoint override (tests, MinIO, private endpoints).
+    pub endpoint_url: Option<String>,
+    /// Attempts per object-store request, the first included. Default 5.
+    #[serde(default = "aws::default_max_attempts")]
+    pub max_attempts: u32,
+    /// `s3://` only: the bucket's region. Default `us-east-1`.
+    pub region: Option<String>,
+    /// `s3://` only: a named AWS profile instead of the standard chain.
+    pub profile: Option<String>,
+    /// `s3://` only: a role to assume before reading.
+    pub role_arn: Option<String>,
+    /// `gs://` only: a JSON key file instead of application default credentials.
+    pub credentials_file: Option<String>,
+    /// `gs://` only: send no credentials (emulators, public buckets).
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 fn default_max_bad_row_fraction() -> f64 {
     0.01
 }
 
+/// Where the files are.
+#[derive(Debug, Clone)]
+enum Location {
+    /// `path` resolved against the config file's directory.
+    Local(String),
+    S3(RemotePath, AwsSettings),
+    Gcs(RemotePath, GcpCredentials, Option<String>),
+}
+
 #[derive(Debug)]
 pub struct FocusFile {
     name: String,
-    /// `path` resolved against the config file's directory.
-    pattern: String,
+    location: Location,
     max_bad_row_fraction: f64,
+    max_attempts: u32,
 }
 
 /// Builds a `focus_file` collector from its config table (no I/O).
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
-    let parsed: FocusFileConfig = config.parse()?;
-    if parsed.path.trim().is_empty() {
+    let c: FocusFileConfig = config.parse()?;
+    if c.path.trim().is_empty() {
         return Err(config.error(Some("path"), "must not be empty"));
     }
-    if !(0.0..=1.0).contains(&parsed.max_bad_row_fraction) {
+    if !(0.0..=1.0).contains(&c.max_bad_row_fraction) {
         return Err(config.error(Some("max_bad_row_fraction"), "must be between 0 and 1"));
     }
-    if let Err(e) = glob::Pattern::new(&parsed.path) {
+    let remote = RemotePath::parse(&c.path).map_err(|e| config.error(Some("path"), e))?;
+    let pattern = remote.as_ref().map_or(c.path.as_str(), |r| r.key.as_str());
+    if let Err(e) = glob::Pattern::new(pattern) {
         return Err(config.error(Some("path"), format!("invalid glob pattern: {e}")));
     }
-    let pattern = config
-        .resolve_path(Path::new(&parsed.path))
-        .to_string_lossy()
-        .into_owned();
+    let scheme = remote.as_ref().map(|r| r.scheme);
+    let only = |key: &str, set: bool, wanted: Scheme| {
+        if set && scheme != Some(wanted) {
+            Err(config.error(
+                Some(key),
+                format!("applies to `{}` paths only", wanted.prefix()),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    only("region", c.region.is_some(), Scheme::S3)?;
+    only("profile", c.profile.is_some(), Scheme::S3)?;
+    only("role_arn", c.role_arn.is_some(), Scheme::S3)?;
+    only(
+        "credentials_file",
+        c.credentials_file.is_some(),
+        Scheme::Gcs,
+    )?;
+    only("anonymous", c.anonymous, Scheme::Gcs)?;
+    if c.endpoint_url.is_some() && remote.is_none() {
+        return Err(config.error(
+            Some("endpoint_url"),
+            "applies to `s3://` and `gs://` paths only",
+        ));
+    }
+    aws::check(config, c.endpoint_url.as_deref(), c.max_attempts)?;
+    let location = match remote {
+        None => Location::Local(
+            config
+                .resolve_path(Path::new(&c.path))
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        Some(r) if r.scheme == Scheme::S3 => Location::S3(
+            r,
+            AwsSettings {
+                region: c.region.clone().unwrap_or_else(aws::default_region),
+                profile: c.profile.clone(),
+                role_arn: c.role_arn.clone(),
+                endpoint_url: c.endpoint_url.clone(),
+                max_attempts: c.max_attempts,
+                session_name: format!("vitals-{}", config.name),
+            },
+        ),
+        Some(r) => Location::Gcs(
+            r,
+            GcpCredentials::from_config(config, c.credentials_file.as_deref(), c.anonymous)?,
+            c.endpoint_url.clone(),
+        ),
+    };
     Ok(Box::new(FocusFile {
         name: config.name.clone(),
-        pattern,
-        max_bad_row_fraction: parsed.max_bad_row_fraction,
+        location,
+        max_bad_row_fraction: c.max_bad_row_fraction,
+        max_attempts: c.max_attempts,
     }))
 }
 
-impl FocusFile {
-    /// The files `path` names, sorted.
-    fn files(&self) -> Result<Vec<PathBuf>, CollectError> {
-        let path = Path::new(&self.pattern);
-        let is_glob = self.pattern.contains(['*', '?', '[']);
-        let mut files = if !is_glob && path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|source| CollectError::Io {
+/// The files a local `path` names, sorted.
+fn local_files(pattern: &str) -> Result<Vec<PathBuf>, CollectError> {
+    let path = Path::new(pattern);
+    let is_glob = pattern.contains(['*', '?', '[']);
+    let listing = |e: std::io::Error| CollectError::Io {
+        action: "listing",
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut files = if !is_glob && path.is_dir() {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(listing)? {
+            let entry = entry.map_err(listing)?;
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if !hidden && entry.path().is_file() {
+                files.push(entry.path());
+            }
+        }
+        if files.is_empty() {
+            return Err(CollectError::NoFiles {
+                pattern: pattern.to_string(),
+                hint: " (the directory is empty)",
+            });
+        }
+        files
+    } else if !is_glob {
+        if !path.exists() {
+            return Err(CollectError::NoFiles {
+                pattern: pattern.to_string(),
+                hint: " (no such file or directory)",
+            });
+        }
+        vec![path.to_path_buf()]
+    } else {
+        let matches = glob::glob(pattern).map_err(|e| CollectError::InvalidPattern {
+            pattern: pattern.to_string(),
+            message: e.to_string(),
+        })?;
+        let mut files = Vec::new();
+        for m in matches {
+            let p = m.map_err(|e| CollectError::Io {
                 action: "listing",
-                path: path.to_path_buf(),
-                source,
+                path: e.path().to_path_buf(),
+                source: e.into(),
             })?;
-            let mut files = Vec::new();
-            for entry in entries {
-                let entry = entry.map_err(|source| CollectError::Io {
-                    action: "listing",
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                let hidden = entry.file_name().to_string_lossy().starts_with('.');
-                if !hidden && entry.path().is_file() {
-                    files.push(entry.path());
-                }
+            if p.is_file() {
+                files.push(p);
             }
-            if files.is_empty() {
-                return Err(CollectError::NoFiles {
-                    pattern: self.pattern.clone(),
-                    hint: " (the directory is empty)",
-                });
-            }
-            files
-        } else if !is_glob {
-            if !path.exists() {
-                return Err(CollectError::NoFiles {
-                    pattern: self.pattern.clone(),
-                    hint: " (no such file or directory)",
-                });
-            }
-            vec![path.to_path_buf()]
-        } else {
-            let matches = glob::glob(&self.pattern).map_err(|e| CollectError::InvalidPattern {
-                pattern: self.pattern.clone(),
-                message: e.to_string(),
-            })?;
-            let mut files = Vec::new();
-            for m in matches {
-                let p = m.map_err(|e| CollectError::Io {
-                    action: "listing",
-                    path: e.path().to_path_buf(),
-                    source: e.into(),
-                })?;
-                if p.is_file() {
-                    files.push(p);
-                }
-            }
-            if files.is_empty() {
-                return Err(CollectError::NoFiles {
-                    pattern: self.pattern.clone(),
-                    hint: "",
-                });
-            }
-            files
-        };
-        files.sort();
-        Ok(files)
+        }
+        if files.is_empty() {
+            return Err(CollectError::NoFiles {
+                pattern: pattern.to_string(),
+                hint: "",
+            });
+        }
+        files
+    };
+    files.sort();
+    Ok(files)
+}
+
+/// What a run accumulates, file after file.
+struct Reading {
+    opts: FocusOptions,
+    builder: CostFrameBuilder,
+    report: CollectReport,
+}
+
+impl Reading {
+    fn new(max_bad_row_fraction: f64, window: CollectWindow) -> Self {
+        Reading {
+            opts: FocusOptions {
+                max_bad_row_fraction,
+                window,
+            },
+            builder: CostFrameBuilder::new(),
+            report: CollectReport::default(),
+        }
     }
 
-    fn read_all(&self, window: CollectWindow) -> Result<Collected, CollectError> {
-        let opts = FocusOptions {
-            max_bad_row_fraction: self.max_bad_row_fraction,
-            window,
-        };
-        let mut builder = CostFrameBuilder::new();
-        let mut report = CollectReport::default();
-        for path in self.files()? {
-            read_file(&path, &opts, &mut builder, &mut report)?;
-        }
-        report.rows = builder.len();
-        let frame = builder.finish(&self.name)?;
+    /// Reads one file on the blocking pool; `label` names it in messages.
+    async fn read(mut self, file: PathBuf, label: PathBuf) -> Result<Self, CollectError> {
+        tokio::task::spawn_blocking(move || {
+            read_file(
+                &file,
+                &label,
+                &self.opts,
+                &mut self.builder,
+                &mut self.report,
+            )?;
+            Ok(self)
+        })
+        .await
+        .map_err(|e| CollectError::Task(e.to_string()))?
+    }
+
+    fn finish(mut self, name: &str) -> Result<Collected, CollectError> {
+        self.report.rows = self.builder.len();
+        let frame = self.builder.finish(name)?;
         let days = days_of(&frame)?;
         Ok(Collected {
             frame,
             days,
-            report,
+            report: self.report,
         })
     }
 }
 
-/// Reads one file, telling CSV, gzipped CSV and Parquet apart by magic bytes.
-fn read_file(
-    path: &Path,
+/// Reads one FOCUS file, telling CSV, gzipped CSV and Parquet apart by magic
+/// bytes. `file` is opened; `label` (the path or URL people know) is what
+/// messages name.
+pub(crate) fn read_file(
+    file: &Path,
+    label: &Path,
     opts: &FocusOptions,
     builder: &mut CostFrameBuilder,
     report: &mut CollectReport,
@@ -164,25 +271,25 @@ fn read_file(
     let io = |action: &'static str| {
         move |source: std::io::Error| CollectError::Io {
             action,
-            path: path.to_path_buf(),
+            path: label.to_path_buf(),
             source,
         }
     };
-    let mut file = File::open(path).map_err(io("opening"))?;
     let mut magic = [0u8; 4];
-    let n = read_prefix(&mut file, &mut magic).map_err(io("reading"))?;
-    let file = File::open(path).map_err(io("opening"))?;
+    let n = read_prefix(&mut File::open(file).map_err(io("opening"))?, &mut magic)
+        .map_err(io("reading"))?;
+    let handle = File::open(file).map_err(io("opening"))?;
     match &magic[..n] {
-        b"PAR1" => focus::read_parquet(file, path, opts, builder, report),
+        b"PAR1" => focus::read_parquet(handle, label, opts, builder, report),
         [0x1f, 0x8b, ..] => {
-            let decoder = flate2::read::MultiGzDecoder::new(BufReader::new(file));
-            focus::read_csv(decoder, path, opts, builder, report)
+            let decoder = flate2::read::MultiGzDecoder::new(BufReader::new(handle));
+            focus::read_csv(decoder, label, opts, builder, report)
         }
-        _ => focus::read_csv(BufReader::new(file), path, opts, builder, report),
+        _ => focus::read_csv(BufReader::new(handle), label, opts, builder, report),
     }
 }
 
-fn read_prefix(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_prefix(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match file.read(&mut buf[n..])? {
@@ -194,7 +301,7 @@ fn read_prefix(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// The UTC days of a cost frame's rows.
-fn days_of(
+pub(crate) fn days_of(
     frame: &polars::prelude::DataFrame,
 ) -> Result<BTreeSet<chrono::NaiveDate>, CollectError> {
     let frame_error = |e: polars::prelude::PolarsError| CollectError::Frame {
@@ -227,14 +334,32 @@ impl Collector for FocusFile {
     }
 
     async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError> {
-        let this = FocusFile {
-            name: self.name.clone(),
-            pattern: self.pattern.clone(),
-            max_bad_row_fraction: self.max_bad_row_fraction,
+        let mut reading = Reading::new(self.max_bad_row_fraction, window);
+        let (remote, path) = match &self.location {
+            Location::Local(pattern) => {
+                let pattern = pattern.clone();
+                let files = tokio::task::spawn_blocking(move || local_files(&pattern))
+                    .await
+                    .map_err(|e| CollectError::Task(e.to_string()))??;
+                for file in files {
+                    reading = reading.read(file.clone(), file).await?;
+                }
+                return reading.finish(&self.name);
+            }
+            Location::S3(path, settings) => (Remote::S3(S3::connect(settings).await), path),
+            Location::Gcs(path, credentials, endpoint) => {
+                let credentials = credentials.build("Cloud Storage")?;
+                let gcs = Gcs::new(endpoint.as_deref(), credentials, self.max_attempts)?;
+                (Remote::Gcs(gcs), path)
+            }
         };
-        tokio::task::spawn_blocking(move || this.read_all(window))
-            .await
-            .map_err(|e| CollectError::Task(e.to_string()))?
+        for object in remote.resolve(path).await? {
+            let fetched = remote.fetch(&object).await?;
+            reading = reading
+                .read(fetched.path().to_path_buf(), object.to_string().into())
+                .await?;
+        }
+        reading.finish(&self.name)
     }
 }
 

@@ -2,13 +2,21 @@
 //! one canonical dataset per run. They know the wire formats; nothing
 //! downstream does.
 
+mod aws;
 mod aws_cost_explorer;
+mod aws_cur;
+mod backoff;
 mod collector;
 mod cost_rows;
 mod error;
 mod focus;
 mod focus_file;
+mod gcp;
+mod gcp_billing_export;
+mod gcs;
 pub mod registry;
+mod remote;
+mod s3;
 
 pub use collector::{
     BAD_ROW_SAMPLES, BadRow, CollectReport, CollectWindow, Collected, Collector, Position,

@@ -6,11 +6,13 @@ use vitals_core::config::{
 };
 
 use crate::collector::Collector;
-use crate::{aws_cost_explorer, focus_file};
+use crate::{aws_cost_explorer, aws_cur, focus_file, gcp_billing_export};
 
 const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
     ("focus_file", focus_file::build),
     ("aws_cost_explorer", aws_cost_explorer::build),
+    ("aws_cur", aws_cur::build),
+    ("gcp_billing_export", gcp_billing_export::build),
 ];
 
 /// The known collector types, in registry order.
@@ -43,10 +45,11 @@ mod tests {
     fn every_registered_type_builds_under_its_name() {
         for ty in types() {
             // File collectors need a `path`; the others build from defaults.
-            let extra = if ty == "focus_file" {
-                "\npath = \"p\""
-            } else {
-                ""
+            let extra = match ty {
+                "focus_file" => "\npath = \"p\"",
+                "aws_cur" => "\npath = \"s3://bucket/prefix/export\"",
+                "gcp_billing_export" => "\ntable = \"p.d.gcp_billing_export_v1_X\"",
+                _ => "",
             };
             let cfg = ComponentConfig::from_toml(
                 ComponentKind::Collector,

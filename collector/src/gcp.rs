@@ -1,0 +1,110 @@
+//! What the GCP collectors share: credentials from a key file, from
+//! Application Default Credentials, or none (emulators, public buckets).
+
+use std::path::{Path, PathBuf};
+
+use google_cloud_auth::credentials::{
+    self, Credentials, anonymous, external_account, service_account, user_account,
+};
+use vitals_core::config::{ComponentConfig, ConfigErrors};
+
+use crate::error::CollectError;
+
+/// Read-only access is all vitals needs, but BigQuery runs queries as jobs,
+/// which the read-only scope does not allow.
+const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+/// Where a collector's GCP credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GcpCredentials {
+    /// Application Default Credentials: `GOOGLE_APPLICATION_CREDENTIALS`,
+    /// gcloud's user credentials, or the metadata server on GCP.
+    Default,
+    /// A JSON key file: service account, authorized user or external account
+    /// (workload identity federation).
+    File(PathBuf),
+    /// No credentials at all.
+    Anonymous,
+}
+
+impl GcpCredentials {
+    /// From the `credentials_file` and `anonymous` keys, which exclude each other.
+    pub fn from_config(
+        config: &ComponentConfig,
+        credentials_file: Option<&str>,
+        anonymous: bool,
+    ) -> Result<GcpCredentials, ConfigErrors> {
+        match (credentials_file, anonymous) {
+            (Some(_), true) => Err(config.error(
+                Some("anonymous"),
+                "`anonymous = true` and `credentials_file` exclude each other",
+            )),
+            (Some(f), false) if f.trim().is_empty() => {
+                Err(config.error(Some("credentials_file"), "must not be empty"))
+            }
+            (Some(f), false) => Ok(GcpCredentials::File(config.resolve_path(Path::new(f)))),
+            (None, true) => Ok(GcpCredentials::Anonymous),
+            (None, false) => Ok(GcpCredentials::Default),
+        }
+    }
+
+    /// Builds the credentials. Reads the key file, if any; fetching a token
+    /// waits for the first request.
+    pub fn build(&self, api: &'static str) -> Result<Credentials, CollectError> {
+        let refused = |message: String| CollectError::Credentials { api, message };
+        match self {
+            GcpCredentials::Anonymous => Ok(anonymous::Builder::new().build()),
+            GcpCredentials::Default => credentials::Builder::default()
+                .with_scopes([SCOPE])
+                .build()
+                .map_err(|e| refused(format!("application default credentials: {e}"))),
+            GcpCredentials::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| refused(format!("reading `{}`: {e}", path.display())))?;
+                let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    refused(format!("`{}` is not a JSON key file: {e}", path.display()))
+                })?;
+                let kind = json
+                    .get("type")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or_default();
+                let built = match kind {
+                    "service_account" => service_account::Builder::new(json)
+                        .with_access_specifier(service_account::AccessSpecifier::from_scopes([
+                            SCOPE,
+                        ]))
+                        .build(),
+                    "authorized_user" => user_account::Builder::new(json)
+                        .with_scopes([SCOPE])
+                        .build(),
+                    "external_account" => external_account::Builder::new(json)
+                        .with_scopes([SCOPE])
+                        .build(),
+                    other => {
+                        return Err(refused(format!(
+                            "`{}` has `type` `{other}`; expected `service_account`, `authorized_user` or `external_account`",
+                            path.display()
+                        )));
+                    }
+                };
+                built.map_err(|e| refused(format!("`{}`: {e}", path.display())))
+            }
+        }
+    }
+}
+
+/// The `Authorization` (and quota project) headers for one request.
+pub async fn auth_headers(
+    credentials: &Credentials,
+    api: &'static str,
+) -> Result<reqwest::header::HeaderMap, CollectError> {
+    use google_cloud_auth::credentials::CacheableResource;
+    match credentials.headers(Default::default()).await {
+        Ok(CacheableResource::New { data, .. }) => Ok(data),
+        Ok(CacheableResource::NotModified) => Ok(Default::default()),
+        Err(e) => Err(CollectError::Credentials {
+            api,
+            message: e.to_string(),
+        }),
+    }
+}
