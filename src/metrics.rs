@@ -30,6 +30,8 @@ pub const COST_DAY_BILLED: &str = "vitals_cost_day_billed";
 pub const COST_DAY_EFFECTIVE: &str = "vitals_cost_day_effective";
 pub const COST_DATA_THROUGH: &str = "vitals_cost_data_through_timestamp_seconds";
 pub const COST_ANOMALIES: &str = "vitals_cost_anomalies";
+pub const COST_WEEK_CREDITS: &str = "vitals_cost_week_credits";
+pub const COST_WEEK_USAGE_BY_PRICING: &str = "vitals_cost_week_usage_effective_by_pricing_category";
 pub const UP: &str = "vitals_ready";
 
 /// Every metric name, for the naming and dashboard tests.
@@ -53,6 +55,8 @@ pub const ALL: &[&str] = &[
     COST_DAY_EFFECTIVE,
     COST_DATA_THROUGH,
     COST_ANOMALIES,
+    COST_WEEK_CREDITS,
+    COST_WEEK_USAGE_BY_PRICING,
     UP,
 ];
 
@@ -80,6 +84,8 @@ pub struct Metrics {
     cost_day_effective: GaugeVec,
     cost_data_through: IntGauge,
     cost_anomalies: IntGaugeVec,
+    cost_week_credits: GaugeVec,
+    cost_week_usage_by_pricing: GaugeVec,
     pub ready: IntGauge,
 }
 
@@ -189,6 +195,16 @@ impl Metrics {
                 "Effective cost of the latest day with cost data, in the billing currency.",
                 cost_labels,
             )?,
+            cost_week_credits: gauge(
+                COST_WEEK_CREDITS,
+                "Credits (negative) of the latest complete ISO week, in the billing currency.",
+                &["provider", "currency"],
+            )?,
+            cost_week_usage_by_pricing: gauge(
+                COST_WEEK_USAGE_BY_PRICING,
+                "Effective cost of usage in the latest complete ISO week by FOCUS pricing category (Standard = on-demand, Dynamic = spot, Committed, none), in the billing currency.",
+                &["provider", "pricing_category", "currency"],
+            )?,
             cost_data_through,
             cost_anomalies,
             ready,
@@ -252,6 +268,25 @@ impl Metrics {
                     )
                 }),
             );
+        }
+        self.cost_week_credits.reset();
+        self.cost_week_usage_by_pricing.reset();
+        for b in &week.breakdowns {
+            self.cost_week_credits
+                .with_label_values(&[&b.provider, &b.currency])
+                .set(b.credits.current.effective);
+            for p in &b.by_pricing_category {
+                // FOCUS allows three values; anything else is `other`, so
+                // the label stays bounded whatever a source writes.
+                let category = match p.category.as_deref() {
+                    Some(c @ ("Standard" | "Dynamic" | "Committed")) => c,
+                    Some(_) => "other",
+                    None => "none",
+                };
+                self.cost_week_usage_by_pricing
+                    .with_label_values(&[&b.provider, category, &b.currency])
+                    .add(p.cost.current.effective);
+            }
         }
         if let Some(t) = week.data_through.and_then(|d| d.and_hms_opt(0, 0, 0)) {
             self.cost_data_through.set(t.and_utc().timestamp());
@@ -389,9 +424,13 @@ mod tests {
             &m.cost_week_effective,
             &m.cost_day_billed,
             &m.cost_day_effective,
+            &m.cost_week_usage_by_pricing,
         ] {
             g.with_label_values(&["AWS", "EC2", "USD"]).set(1.0);
         }
+        m.cost_week_credits
+            .with_label_values(&["AWS", "USD"])
+            .set(-1.0);
         let families = m.registry.gather();
         let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
         for name in ALL {

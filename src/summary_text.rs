@@ -33,6 +33,32 @@ pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
                     );
                 }
                 section(&mut out, "by provider", &c.by_provider);
+                for b in &c.breakdowns {
+                    section(
+                        &mut out,
+                        &format!("{} ({}) by charge category", b.provider, b.currency),
+                        &b.by_charge_category,
+                    );
+                    let _ = writeln!(out, "    usage by pricing category (effective):");
+                    for p in &b.by_pricing_category {
+                        let _ = writeln!(
+                            out,
+                            "      {:<44} {:>14.4} {}  {}",
+                            p.category.as_deref().unwrap_or("(not stated)"),
+                            p.cost.current.effective,
+                            b.currency,
+                            p.share
+                                .map_or_else(|| "-".to_string(), |r| format!("{:.1}%", r * 100.0))
+                        );
+                    }
+                    if let Some(d) = b.discounts {
+                        let _ = writeln!(
+                            out,
+                            "    discounts: {:.4} {} below list price ({:.4} at list)",
+                            d.saved, b.currency, d.list_cost
+                        );
+                    }
+                }
                 section(&mut out, "by service", &c.by_service);
                 section(&mut out, &format!("by tag `{}`", c.tag_key), &c.by_tag);
                 section(&mut out, "top movers", &c.top_movers);
@@ -56,7 +82,9 @@ fn section(out: &mut String, title: &str, groups: &[CostGroup]) {
     for g in groups {
         let name = g.name.as_deref().unwrap_or("(none)");
         let label = match (&g.provider, title) {
-            (Some(p), t) if t != "by provider" => format!("{p} / {name}"),
+            (Some(p), t) if t != "by provider" && !t.contains("by charge category") => {
+                format!("{p} / {name}")
+            }
             _ => name.to_string(),
         };
         let _ = writeln!(

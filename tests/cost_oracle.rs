@@ -107,3 +107,119 @@ fn collecting_twice_does_not_double_count() {
     let total: f64 = first.values().map(|v| v.0).sum();
     assert!((total - 20.5202).abs() < 5e-5, "{total}");
 }
+
+/// (provider, group) -> (billed, effective) from DuckDB.
+fn duckdb_groups(sql: &str) -> BTreeMap<(String, String), (f64, f64)> {
+    duckdb_rows(sql)
+        .into_iter()
+        .map(|r| {
+            let s = |i: usize| r[i].as_str().unwrap_or("").to_string();
+            let n = |i: usize| s(i).parse::<f64>().unwrap();
+            ((s(0), s(1)), (n(2), n(3)))
+        })
+        .collect()
+}
+
+#[track_caller]
+fn assert_groups(
+    what: &str,
+    actual: &BTreeMap<(String, String), (f64, f64)>,
+    expected: &BTreeMap<(String, String), (f64, f64)>,
+) {
+    assert_eq!(
+        actual.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "{what}: the same groups"
+    );
+    for (key, (billed, effective)) in expected {
+        let (b, e) = actual[key];
+        assert!(
+            (b - billed).abs() <= 1e-9 && (e - effective).abs() <= 1e-9,
+            "{what} {key:?}: vitals ({b}, {e}), DuckDB ({billed}, {effective})"
+        );
+    }
+}
+
+#[test]
+fn charge_and_pricing_categories_and_discounts_equal_duckdb() {
+    let ws = Workspace::with_focus_files();
+    ws.copy_sample("files/focus.csv");
+    ws.run(&["collect"]).success();
+    let run = ws.run(&[
+        "analyze",
+        "--since",
+        "2024-09-01",
+        "--until",
+        "2024-09-30",
+        "--format",
+        "json",
+    ]);
+    run.success();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let breakdowns = doc["summaries"][0]["breakdowns"].as_array().unwrap();
+    let mut categories = BTreeMap::new();
+    let mut pricing = BTreeMap::new();
+    let mut discounts = BTreeMap::new();
+    for b in breakdowns {
+        let provider = b["provider"].as_str().unwrap().to_string();
+        let amounts = |c: &serde_json::Value| {
+            (
+                c["current"]["billed"].as_f64().unwrap(),
+                c["current"]["effective"].as_f64().unwrap(),
+            )
+        };
+        for g in b["by_charge_category"].as_array().unwrap() {
+            let name = g["name"].as_str().unwrap().to_string();
+            categories.insert((provider.clone(), name), amounts(&g["cost"]));
+        }
+        for p in b["by_pricing_category"].as_array().unwrap() {
+            let name = p["category"].as_str().unwrap_or("").to_string();
+            pricing.insert((provider.clone(), name), amounts(&p["cost"]));
+        }
+        if let Some(d) = b["discounts"].as_object() {
+            discounts.insert(
+                (provider.clone(), String::new()),
+                (
+                    d["list_cost"].as_f64().unwrap(),
+                    d["effective"].as_f64().unwrap(),
+                ),
+            );
+        }
+    }
+    let csv = ws.path("files/focus.csv");
+    let from = format!(
+        "FROM read_csv('{}', header = true, nullstr = 'NULL', \
+           types = {{'BilledCost': 'DECIMAL(38,18)', 'EffectiveCost': 'DECIMAL(38,18)', \
+                    'ListCost': 'DECIMAL(38,18)', 'ChargePeriodStart': 'TIMESTAMP'}})",
+        csv.display()
+    );
+    assert_groups(
+        "charge category",
+        &categories,
+        &duckdb_groups(&format!(
+            "SELECT ProviderName, ChargeCategory, SUM(BilledCost), SUM(EffectiveCost) {from} GROUP BY ALL"
+        )),
+    );
+    assert_groups(
+        "pricing category of usage",
+        &pricing,
+        &duckdb_groups(&format!(
+            "SELECT ProviderName, COALESCE(NULLIF(PricingCategory, ''), ''), SUM(BilledCost), SUM(EffectiveCost) \
+             {from} WHERE ChargeCategory = 'Usage' GROUP BY ALL"
+        )),
+    );
+    assert_groups(
+        "usage at list price",
+        &discounts,
+        &duckdb_groups(&format!(
+            "SELECT ProviderName, '', SUM(ListCost), SUM(EffectiveCost) \
+             {from} WHERE ChargeCategory = 'Usage' AND ListCost IS NOT NULL GROUP BY ALL HAVING SUM(ListCost) <> 0"
+        )),
+    );
+    println!(
+        "{} charge-category, {} pricing-category and {} list-price groups agree with DuckDB to 1e-9",
+        categories.len(),
+        pricing.len(),
+        discounts.len()
+    );
+}

@@ -76,6 +76,8 @@ fn run_serves_metrics_that_promtool_accepts_and_stops_on_sigterm() {
         // The sample's cents are far below the anomaly minimum: quiet.
         "vitals_cost_anomalies{provider=\"AWS\",severity=\"warning\"} 0",
         "vitals_cost_anomalies{provider=\"AWS\",severity=\"critical\"} 0",
+        "vitals_cost_week_credits{currency=\"USD\",provider=\"AWS\"}",
+        "vitals_cost_week_usage_effective_by_pricing_category{currency=\"USD\",pricing_category=\"Standard\",provider=\"AWS\"}",
     ] {
         assert!(
             metrics.contains(expected),

@@ -1,11 +1,13 @@
 //! `cost_summary`: where the money went in a period, against the period before.
 //!
-//! Totals by provider, sub-account, service and one tag key, billed and
-//! effective cost both, each compared with the previous period of the same
-//! length (week over week for a weekly report); the (provider, service) pairs
-//! that moved most; the share of cost without the tag; daily cost per
-//! provider and service; and month to date against the same days of the
-//! month before.
+//! Totals by provider, sub-account, service and one tag key, billed
+//! (unblended) and effective (amortized) cost both, each compared with the
+//! previous period of the same length (week over week for a weekly report);
+//! each provider taken apart by charge category (credits on their own),
+//! discounts below list price and usage by pricing category (on-demand,
+//! spot, committed); the (provider, service) pairs that moved most; the
+//! share of cost without the tag; daily cost per provider and service; and
+//! month to date against the same days of the month before.
 //!
 //! One Polars pipeline reduces the store to one row per day, provider,
 //! sub-account, service, currency and tag set; everything else is small sums
@@ -20,8 +22,8 @@ use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 use vitals_core::period::DayRange;
 use vitals_core::summary::{
-    Amounts, Comparison, CostGroup, CostSummary, CurrencyTotal, DailyCost, MonthToDate, Summary,
-    UntaggedShare,
+    Amounts, Comparison, CostGroup, CostSummary, CurrencyTotal, DailyCost, Discounts, MonthToDate,
+    PricingShare, ProviderBreakdown, Summary, UntaggedShare,
 };
 
 use crate::analyzer::{AnalysisContext, AnalysisOutput, Analyzer};
@@ -115,11 +117,17 @@ struct DayRow {
     service: Option<String>,
     currency: String,
     tag: Option<String>,
+    charge_category: String,
+    pricing_category: Option<String>,
     cost: Amounts,
+    /// Sum of the rows' list cost, where they state one.
+    list_cost: f64,
+    /// Effective cost of the rows that state a list cost.
+    listed_effective: f64,
 }
 
 /// The one pipeline: the store's rows in `range`, summed per day, provider,
-/// sub-account, service, currency and tag set. Tag values are read from the
+/// sub-account, service, currency, tag set, charge and pricing category. Tag values are read from the
 /// JSON `tags` after the group-by, once per distinct tag set.
 fn daily_rows(frame: LazyFrame, range: DayRange, tag_key: &str) -> PolarsResult<Vec<DayRow>> {
     let keys = [
@@ -130,6 +138,8 @@ fn daily_rows(frame: LazyFrame, range: DayRange, tag_key: &str) -> PolarsResult<
         "service_name",
         "billing_currency",
         "tags",
+        "charge_category",
+        "pricing_category",
     ];
     let start = range.start.and_hms_opt(0, 0, 0).expect("midnight exists");
     let end = (range.end + Duration::days(1))
@@ -147,7 +157,16 @@ fn daily_rows(frame: LazyFrame, range: DayRange, tag_key: &str) -> PolarsResult<
         )
         .with_column(ts.dt().date().alias("day"))
         .group_by(keys.map(col))
-        .agg([col("billed_cost").sum(), col("effective_cost").sum()])
+        .agg([
+            col("billed_cost").sum(),
+            col("effective_cost").sum(),
+            col("list_cost").sum(),
+            when(col("list_cost").is_not_null())
+                .then(col("effective_cost"))
+                .otherwise(lit(0.0))
+                .sum()
+                .alias("listed_effective"),
+        ])
         .sort(keys, SortMultipleOptions::default().with_nulls_last(true))
         .collect()?;
 
@@ -161,8 +180,11 @@ fn daily_rows(frame: LazyFrame, range: DayRange, tag_key: &str) -> PolarsResult<
         text("billing_currency")?,
         text("tags")?,
     );
-    let billed = df.column("billed_cost")?.f64()?.clone();
-    let effective = df.column("effective_cost")?.f64()?.clone();
+    let (charge_category, pricing_category) = (text("charge_category")?, text("pricing_category")?);
+    let number =
+        |name: &str| -> PolarsResult<Float64Chunked> { Ok(df.column(name)?.f64()?.clone()) };
+    let (billed, effective) = (number("billed_cost")?, number("effective_cost")?);
+    let (list_cost, listed_effective) = (number("list_cost")?, number("listed_effective")?);
     let owned = |v: Option<&str>| v.map(str::to_string);
     let mut tag_cache: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut rows = Vec::with_capacity(df.height());
@@ -185,10 +207,14 @@ fn daily_rows(frame: LazyFrame, range: DayRange, tag_key: &str) -> PolarsResult<
             service: owned(service.get(i)),
             currency: currency.get(i).unwrap_or_default().to_string(),
             tag,
+            charge_category: charge_category.get(i).unwrap_or_default().to_string(),
+            pricing_category: owned(pricing_category.get(i)),
             cost: Amounts {
                 billed: billed.get(i).unwrap_or(0.0),
                 effective: effective.get(i).unwrap_or(0.0),
             },
+            list_cost: list_cost.get(i).unwrap_or(0.0),
+            listed_effective: listed_effective.get(i).unwrap_or(0.0),
         });
     }
     Ok(rows)
@@ -304,6 +330,104 @@ fn sorted(mut groups: Vec<CostGroup>) -> Vec<CostGroup> {
     groups
 }
 
+/// FOCUS's charge categories, in the order reports list them.
+const CHARGE_CATEGORIES: [&str; 5] = ["Usage", "Purchase", "Tax", "Credit", "Adjustment"];
+
+/// Each (provider, currency) taken apart: charge categories, credits,
+/// discounts below list price, and usage by pricing category.
+fn breakdowns(rows: &[DayRow], period: DayRange, previous: DayRange) -> Vec<ProviderBreakdown> {
+    let totals = group(rows, period, previous, |r| {
+        (r.provider.clone(), r.currency.clone())
+    });
+    let mut out: Vec<ProviderBreakdown> = totals
+        .into_iter()
+        .map(|((provider, currency), total)| {
+            let mine: Vec<DayRow> = rows
+                .iter()
+                .filter(|r| r.provider == provider && r.currency == currency)
+                .cloned()
+                .collect();
+            let usage: Vec<DayRow> = mine
+                .iter()
+                .filter(|r| r.charge_category == "Usage")
+                .cloned()
+                .collect();
+            let rank = |c: &str| {
+                CHARGE_CATEGORIES
+                    .iter()
+                    .position(|k| *k == c)
+                    .unwrap_or(CHARGE_CATEGORIES.len())
+            };
+            let mut by_charge_category: Vec<CostGroup> =
+                group(&mine, period, previous, |r| r.charge_category.clone())
+                    .into_iter()
+                    .map(|(category, p)| CostGroup {
+                        provider: Some(provider.clone()),
+                        name: Some(category),
+                        id: None,
+                        currency: currency.clone(),
+                        cost: comparison(&p),
+                    })
+                    .collect();
+            by_charge_category.sort_by(|a, b| {
+                let (a, b) = (
+                    a.name.as_deref().unwrap_or(""),
+                    b.name.as_deref().unwrap_or(""),
+                );
+                rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
+            });
+            let credits = group(&mine, period, previous, |r| r.charge_category == "Credit")
+                .remove(&true)
+                .unwrap_or_default();
+            let current_usage: Vec<&DayRow> =
+                usage.iter().filter(|r| period.contains(r.day)).collect();
+            let usage_effective: f64 = current_usage.iter().map(|r| r.cost.effective).sum();
+            let list_cost: f64 = current_usage.iter().map(|r| r.list_cost).sum();
+            let listed_effective: f64 = current_usage.iter().map(|r| r.listed_effective).sum();
+            let share = |part: f64| (usage_effective != 0.0).then(|| part / usage_effective);
+            let discounts = (list_cost != 0.0).then(|| Discounts {
+                list_cost,
+                effective: listed_effective,
+                saved: list_cost - listed_effective,
+                coverage: share(listed_effective),
+            });
+            let mut by_pricing_category: Vec<PricingShare> =
+                group(&usage, period, previous, |r| r.pricing_category.clone())
+                    .into_iter()
+                    .map(|(category, p)| PricingShare {
+                        category,
+                        share: share(p.current.effective),
+                        cost: comparison(&p),
+                    })
+                    .collect();
+            by_pricing_category.sort_by(|a, b| {
+                b.cost
+                    .current
+                    .effective
+                    .total_cmp(&a.cost.current.effective)
+                    .then_with(|| a.category.cmp(&b.category))
+            });
+            ProviderBreakdown {
+                provider,
+                currency,
+                cost: comparison(&total),
+                by_charge_category,
+                credits: comparison(&credits),
+                discounts,
+                by_pricing_category,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.cost
+            .current
+            .billed
+            .total_cmp(&a.cost.current.billed)
+            .then_with(|| (&a.provider, &a.currency).cmp(&(&b.provider, &b.currency)))
+    });
+    out
+}
+
 fn summarize(
     analyzer: &str,
     config: &CostSummaryConfig,
@@ -338,6 +462,7 @@ fn summarize(
             .collect(),
         )
     };
+    let breakdowns = breakdowns(rows, period, previous);
     let by_sub_account = sorted(
         group(rows, period, previous, |r| {
             (
@@ -472,6 +597,7 @@ fn summarize(
         tag_key: config.tag_key.clone(),
         totals: totals(period, previous),
         by_provider: by_provider(period, previous),
+        breakdowns,
         by_sub_account,
         by_service: sorted(service_groups),
         by_tag,
@@ -677,6 +803,161 @@ mod tests {
         );
         assert_eq!(mtd.totals[0].cost.current.billed, 131.5);
         assert_eq!(mtd.totals[0].cost.change_ratio_billed, None);
+    }
+
+    #[test]
+    fn providers_are_taken_apart_by_charge_and_pricing_category() {
+        use crate::test_store::Row;
+        let row = |day, provider, charge, pricing, billed, effective, list| Row {
+            day,
+            provider,
+            service: "S",
+            billed,
+            effective,
+            charge: Some(charge),
+            pricing,
+            list,
+            ..Row::default()
+        };
+        let (_dir, store) = crate::test_store::store_with(&[
+            // This week (Sep 23-29).
+            row(
+                "2024-09-23",
+                "AWS",
+                "Usage",
+                Some("Standard"),
+                60.0,
+                60.0,
+                Some(60.0),
+            ),
+            row(
+                "2024-09-23",
+                "AWS",
+                "Usage",
+                Some("Dynamic"),
+                20.0,
+                20.0,
+                Some(50.0),
+            ),
+            row(
+                "2024-09-24",
+                "AWS",
+                "Usage",
+                Some("Committed"),
+                30.0,
+                20.0,
+                Some(30.0),
+            ),
+            row("2024-09-24", "AWS", "Usage", None, 0.0, 0.0, None),
+            row("2024-09-25", "AWS", "Purchase", None, 15.0, 5.0, None),
+            row("2024-09-25", "AWS", "Credit", None, -7.5, -7.5, None),
+            row("2024-09-26", "AWS", "Tax", None, 4.0, 4.0, None),
+            row(
+                "2024-09-24",
+                "Google Cloud",
+                "Usage",
+                None,
+                10.0,
+                10.0,
+                None,
+            ),
+            row(
+                "2024-09-24",
+                "Google Cloud",
+                "Credit",
+                None,
+                0.0,
+                -2.0,
+                None,
+            ),
+            // The week before.
+            row("2024-09-18", "AWS", "Credit", None, -5.0, -5.0, None),
+            row(
+                "2024-09-18",
+                "AWS",
+                "Usage",
+                Some("Standard"),
+                100.0,
+                100.0,
+                None,
+            ),
+        ]);
+        let week = DayRange::new(d("2024-09-23"), d("2024-09-29")).unwrap();
+        let s = run(&store, week, "");
+        let providers: Vec<&str> = s.breakdowns.iter().map(|b| b.provider.as_str()).collect();
+        assert_eq!(providers, ["AWS", "Google Cloud"]);
+        let aws = &s.breakdowns[0];
+        assert_eq!(
+            aws.cost.current,
+            Amounts {
+                billed: 121.5,
+                effective: 101.5
+            }
+        );
+        let categories: Vec<(&str, f64, f64)> = aws
+            .by_charge_category
+            .iter()
+            .map(|g| {
+                (
+                    g.name.as_deref().unwrap(),
+                    g.cost.current.billed,
+                    g.cost.current.effective,
+                )
+            })
+            .collect();
+        assert_eq!(
+            categories,
+            [
+                ("Usage", 110.0, 100.0),
+                ("Purchase", 15.0, 5.0),
+                ("Tax", 4.0, 4.0),
+                ("Credit", -7.5, -7.5)
+            ]
+        );
+        assert_eq!(aws.credits.current.effective, -7.5);
+        assert_eq!(aws.credits.previous.effective, -5.0);
+        // Usage with a list price: 140 at list, 100 paid, all of usage covered.
+        assert_eq!(
+            aws.discounts,
+            Some(Discounts {
+                list_cost: 140.0,
+                effective: 100.0,
+                saved: 40.0,
+                coverage: Some(1.0)
+            })
+        );
+        let pricing: Vec<(Option<&str>, f64, Option<f64>)> = aws
+            .by_pricing_category
+            .iter()
+            .map(|p| (p.category.as_deref(), p.cost.current.effective, p.share))
+            .collect();
+        assert_eq!(
+            pricing,
+            [
+                (Some("Standard"), 60.0, Some(0.6)),
+                (Some("Committed"), 20.0, Some(0.2)),
+                (Some("Dynamic"), 20.0, Some(0.2)),
+                (None, 0.0, Some(0.0)),
+            ]
+        );
+        assert_eq!(aws.by_pricing_category[0].cost.previous.effective, 100.0);
+        // GCP's credits are effective cost only.
+        let gcp = &s.breakdowns[1];
+        assert_eq!(
+            gcp.credits.current,
+            Amounts {
+                billed: 0.0,
+                effective: -2.0
+            }
+        );
+        assert_eq!(
+            gcp.cost.current,
+            Amounts {
+                billed: 10.0,
+                effective: 8.0
+            }
+        );
+        assert_eq!(gcp.discounts, None);
     }
 
     #[test]

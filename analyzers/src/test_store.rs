@@ -18,6 +18,10 @@ pub struct Row {
     pub billed: f64,
     pub effective: f64,
     pub tags: Option<&'static str>,
+    /// Default `Usage`.
+    pub charge: Option<&'static str>,
+    pub pricing: Option<&'static str>,
+    pub list: Option<f64>,
 }
 
 /// Writes `rows` (USD, one day each, source `s`) into a new store.
@@ -60,7 +64,12 @@ pub fn store_with(rows: &[Row]) -> (tempfile::TempDir, Store) {
         number("effective_cost", &|r| r.effective),
         text("tags", &|r| r.tags),
         text("billing_currency", &|_| Some("USD")),
-        text("charge_category", &|_| Some("Usage")),
+        text("charge_category", &|r| Some(r.charge.unwrap_or("Usage"))),
+        text("pricing_category", &|r| r.pricing),
+        Column::new(
+            "list_cost".into(),
+            rows.iter().map(|r| r.list).collect::<Vec<_>>(),
+        ),
         text("source", &|_| Some("s")),
     ];
     for spec in Dataset::Cost.columns() {

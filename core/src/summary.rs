@@ -111,6 +111,56 @@ pub struct MonthToDate {
     pub by_provider: Vec<CostGroup>,
 }
 
+/// Below list price: usage whose source states a list cost (CUR's public
+/// on-demand cost, GCP's `cost_at_list`, FOCUS `ListCost`), and what was
+/// paid for it. The difference is what discounts (commitments, negotiated
+/// rates, sustained use) saved.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Discounts {
+    /// List cost of the usage that has one.
+    pub list_cost: f64,
+    /// Effective cost of that same usage.
+    pub effective: f64,
+    /// `list_cost - effective`.
+    pub saved: f64,
+    /// Share (0..1) of all usage's effective cost that has a list cost;
+    /// absent when usage cost is zero.
+    pub coverage: Option<f64>,
+}
+
+/// Usage cost of one FOCUS pricing category: `Standard` (on-demand),
+/// `Dynamic` (spot, preemptible), `Committed` (reservations, savings plans,
+/// committed use), or none stated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PricingShare {
+    pub category: Option<String>,
+    pub cost: Comparison,
+    /// Share (0..1) of the provider's usage effective cost in the period;
+    /// absent when that is zero.
+    pub share: Option<f64>,
+}
+
+/// One provider's cost in one currency, taken apart: FOCUS charge
+/// categories (usage, purchases, tax, credits, adjustments), the credits on
+/// their own, discounts below list price, and how much usage runs on
+/// on-demand, spot or commitments. Billed is the unblended (invoiced) view,
+/// effective the amortized one; their difference is what amortized
+/// commitments and credits change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProviderBreakdown {
+    pub provider: String,
+    pub currency: String,
+    pub cost: Comparison,
+    /// One group per charge category (`name`), in FOCUS order.
+    pub by_charge_category: Vec<CostGroup>,
+    /// Rows of charge category `Credit` (amounts are negative).
+    pub credits: Comparison,
+    /// Current period; absent when no usage has a list cost.
+    pub discounts: Option<Discounts>,
+    /// Usage (charge category `Usage`) by pricing category, largest first.
+    pub by_pricing_category: Vec<PricingShare>,
+}
+
 /// The `cost_summary` analyzer's output for one period.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CostSummary {
@@ -124,6 +174,8 @@ pub struct CostSummary {
     pub tag_key: String,
     pub totals: Vec<CurrencyTotal>,
     pub by_provider: Vec<CostGroup>,
+    /// Each provider (and currency) taken apart.
+    pub breakdowns: Vec<ProviderBreakdown>,
     pub by_sub_account: Vec<CostGroup>,
     pub by_service: Vec<CostGroup>,
     pub by_tag: Vec<CostGroup>,

@@ -12,7 +12,9 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use tera::{Context, Kwargs, State, Tera};
 use vitals_core::config::{ComponentConfig, ConfigErrors};
-use vitals_core::summary::{Comparison, CostGroup, CostSummary, CurrencyTotal, Summary};
+use vitals_core::summary::{
+    Comparison, CostGroup, CostSummary, CurrencyTotal, ProviderBreakdown, Summary,
+};
 
 use crate::chart::{self, PALETTE};
 use crate::error::ReportError;
@@ -206,6 +208,7 @@ impl WeeklyCostReport {
             empty: s.totals.is_empty(),
             totals: totals(&s.totals),
             providers: lines(&s.by_provider, &provider_label),
+            breakdowns: s.breakdowns.iter().map(|b| breakdown(b, money)).collect(),
             services: lines(&s.by_service, &|g| {
                 (none(&g.name, "(no service)"), none(&g.provider, ""))
             }),
@@ -309,6 +312,60 @@ fn anomalies(input: &ReportInput<'_>, s: &CostSummary, money: Money, max: usize)
     }
 }
 
+/// What people call FOCUS's pricing categories.
+fn pricing_label(category: Option<&str>) -> String {
+    match category {
+        Some("Standard") => "On-demand".to_string(),
+        Some("Dynamic") => "Spot".to_string(),
+        Some("Committed") => "Committed".to_string(),
+        Some(other) => other.to_string(),
+        None => "Not stated".to_string(),
+    }
+}
+
+fn percent(share: Option<f64>) -> String {
+    share.map_or_else(|| "–".to_string(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// One provider taken apart, formatted.
+fn breakdown(b: &ProviderBreakdown, money: Money) -> Breakdown {
+    Breakdown {
+        provider: b.provider.clone(),
+        currency: b.currency.clone(),
+        categories: Table {
+            rows: b
+                .by_charge_category
+                .iter()
+                .map(|g| {
+                    let name = g.name.clone().unwrap_or_else(|| "(none)".to_string());
+                    money.line((name, String::new()), &g.currency, &g.cost)
+                })
+                .collect(),
+            more: 0,
+        },
+        total: money.line(("Total".to_string(), String::new()), &b.currency, &b.cost),
+        amortization: money.signed(b.cost.current.effective - b.cost.current.billed),
+        credits: money.amount(b.credits.current.effective),
+        credits_previous: money.amount(b.credits.previous.effective),
+        discounts: b.discounts.map(|d| Discounted {
+            saved: money.amount(d.saved),
+            list_cost: money.amount(d.list_cost),
+            paid: money.amount(d.effective),
+            coverage: percent(d.coverage),
+        }),
+        pricing: b
+            .by_pricing_category
+            .iter()
+            .map(|p| Pricing {
+                label: pricing_label(p.category.as_deref()),
+                effective: money.amount(p.cost.current.effective),
+                previous: money.amount(p.cost.previous.effective),
+                share: percent(p.share),
+            })
+            .collect(),
+    }
+}
+
 #[derive(Serialize)]
 struct JsonReport<'a> {
     report: &'a str,
@@ -333,6 +390,7 @@ struct View {
     empty: bool,
     totals: Vec<Line>,
     providers: Table,
+    breakdowns: Vec<Breakdown>,
     services: Table,
     sub_accounts: Table,
     tags: Table,
@@ -341,6 +399,38 @@ struct View {
     month: Option<Month>,
     charts: Vec<ChartView>,
     anomalies: Table<Anomaly>,
+}
+
+/// One provider taken apart, formatted.
+#[derive(Serialize)]
+struct Breakdown {
+    provider: String,
+    currency: String,
+    /// One row per charge category.
+    categories: Table,
+    total: Line,
+    /// Effective minus billed: what amortized commitments and credits change.
+    amortization: String,
+    credits: String,
+    credits_previous: String,
+    discounts: Option<Discounted>,
+    pricing: Vec<Pricing>,
+}
+
+#[derive(Serialize)]
+struct Discounted {
+    saved: String,
+    list_cost: String,
+    paid: String,
+    coverage: String,
+}
+
+#[derive(Serialize)]
+struct Pricing {
+    label: String,
+    effective: String,
+    previous: String,
+    share: String,
 }
 
 /// One cost anomaly, formatted.
@@ -570,7 +660,9 @@ mod tests {
     use chrono::{TimeZone, Utc};
     use vitals_core::config::ComponentKind;
     use vitals_core::period::{DayRange, Week};
-    use vitals_core::summary::{Amounts, DailyCost, MonthToDate, UntaggedShare};
+    use vitals_core::summary::{
+        Amounts, DailyCost, Discounts, MonthToDate, PricingShare, UntaggedShare,
+    };
 
     use super::*;
 
@@ -606,6 +698,34 @@ mod tests {
                 cost: Comparison::new(amounts(1234.5, 1000.0), amounts(1000.0, 900.0)),
             }],
             by_provider: vec![group("AWS", Some("AWS"), 1234.5, 1000.0)],
+            breakdowns: vec![ProviderBreakdown {
+                provider: "AWS".into(),
+                currency: "USD".into(),
+                cost: Comparison::new(amounts(1234.5, 1000.0), amounts(1000.0, 900.0)),
+                by_charge_category: vec![
+                    group("AWS", Some("Usage"), 1242.0, 1000.0),
+                    group("AWS", Some("Credit"), -7.5, 0.0),
+                ],
+                credits: Comparison::new(amounts(-7.5, -7.5), amounts(0.0, 0.0)),
+                discounts: Some(Discounts {
+                    list_cost: 1300.0,
+                    effective: 1000.0,
+                    saved: 300.0,
+                    coverage: Some(0.8),
+                }),
+                by_pricing_category: vec![
+                    PricingShare {
+                        category: Some("Standard".into()),
+                        cost: Comparison::new(amounts(700.0, 600.0), amounts(0.0, 0.0)),
+                        share: Some(0.6),
+                    },
+                    PricingShare {
+                        category: Some("Dynamic".into()),
+                        cost: Comparison::new(amounts(500.0, 400.0), amounts(0.0, 0.0)),
+                        share: Some(0.4),
+                    },
+                ],
+            }],
             by_sub_account: vec![],
             by_service: vec![group("AWS", Some(hostile), 1234.5, 1000.0)],
             by_tag: vec![CostGroup {
@@ -721,6 +841,30 @@ mod tests {
         );
         assert!(md.contains("| AWS | 1,234.50 |"), "{md}");
         assert!(!md.contains("data:image"));
+    }
+
+    #[test]
+    fn providers_are_taken_apart_in_html_and_markdown() {
+        let html = render(Format::Html, "");
+        assert!(html.contains("AWS (USD)</h3>"), "{html}");
+        assert!(html.contains("Effective − billed (amortized commitments, credits): <span style=\"font-family:Menlo,Consolas,monospace;\">-234.50</span>"), "{html}");
+        assert!(
+            html.contains(">-7.50</span> (previous week 0.00)"),
+            "{html}"
+        );
+        assert!(html.contains(">300.00</span> below list price (1,000.00 paid for 1,300.00 at list; 80.0% of usage states a list price)"), "{html}");
+        assert!(
+            html.contains("<td style=\"border-bottom:1px solid #eee;\">Spot</td>"),
+            "{html}"
+        );
+        let md = render(Format::Markdown, "");
+        assert!(md.contains("### AWS (USD)"), "{md}");
+        assert!(
+            md.contains("| Credit | -7.50 | -3.75 | 0.00 | -7.50 | new | USD |"),
+            "{md}"
+        );
+        assert!(md.contains("| On-demand | 600.00 | 60.0% | 0.00 |"), "{md}");
+        assert!(md.contains("| Spot | 400.00 | 40.0% | 0.00 |"), "{md}");
     }
 
     #[test]
