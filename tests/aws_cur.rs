@@ -1,6 +1,6 @@
 //! `aws_cur` against moto S3: revisions, bad exports, faults.
 
-use crate::harness::{Run, Workspace};
+use crate::harness::Workspace;
 use crate::peers::{FaultProxy, Moto};
 use crate::spend::{
     BUCKET, EXPORT_PATH, MANIFEST, PERIOD_DATA, Spend, WINDOW, assert_same, daily, duckdb,
@@ -21,33 +21,6 @@ fn manifest(moto: &Moto, files: &[&str]) {
         .collect();
     let body = serde_json::json!({"executionId": "test", "dataFiles": data}).to_string();
     moto.put_object(BUCKET, MANIFEST, body.as_bytes());
-}
-
-#[track_caller]
-fn assert_failed(ws: &Workspace, run: &Run, expected: &str) {
-    run.code(1);
-    assert!(
-        run.stderr.contains(expected),
-        "missing {expected:?} in:\n{}",
-        run.stderr
-    );
-    if let Some(line) = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("failed, nothing stored"))
-    {
-        println!("{line}");
-    }
-    assert!(
-        run.stdout.contains("cur: failed, nothing stored"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        ws.store_files().is_empty(),
-        "a failed run wrote {:?}",
-        ws.store_files()
-    );
 }
 
 /// A copy of the newest revision's first file with one change, made by DuckDB.
@@ -126,9 +99,8 @@ fn bad_exports_fail_the_run_and_store_nothing() {
 
     // No manifest for any billing period read.
     let ws = cur_workspace(&moto.url(), "");
-    assert_failed(
-        &ws,
-        &run_with(&ws),
+    ws.assert_collect_failed(
+        &run_with(&ws), "cur",
         &format!(
             "no files match `s3://{BUCKET}/{EXPORT_PATH}/metadata/BILLING_PERIOD=*/vitals-cur-Manifest.json` (no manifest for any billing period read"
         ),
@@ -137,9 +109,9 @@ fn bad_exports_fail_the_run_and_store_nothing() {
     // A manifest that is not JSON.
     moto.put_object(BUCKET, MANIFEST, b"<html>not json</html>");
     let ws = cur_workspace(&moto.url(), "");
-    assert_failed(
-        &ws,
+    ws.assert_collect_failed(
         &run_with(&ws),
+        "cur",
         &format!("export manifest `s3://{BUCKET}/{MANIFEST}`: not JSON"),
     );
 
@@ -151,9 +123,8 @@ fn bad_exports_fail_the_run_and_store_nothing() {
     );
     manifest(&moto, &["x/other.csv"]);
     let ws = cur_workspace(&moto.url(), "");
-    assert_failed(
-        &ws,
-        &run_with(&ws),
+    ws.assert_collect_failed(
+        &run_with(&ws), "cur",
         "other.csv` is not a FOCUS export: none of its 2 columns is a FOCUS column (it starts with `date`, `amount`) (nor a CUR 2.0 Parquet export",
     );
 
@@ -170,9 +141,8 @@ fn bad_exports_fail_the_run_and_store_nothing() {
     );
     manifest(&moto, &["x/no-currency.parquet"]);
     let ws = cur_workspace(&moto.url(), "");
-    assert_failed(
-        &ws,
-        &run_with(&ws),
+    ws.assert_collect_failed(
+        &run_with(&ws), "cur",
         "no-currency.parquet` is not a CUR 2.0 export: missing required columns `line_item_currency_code`",
     );
 
@@ -189,9 +159,9 @@ fn bad_exports_fail_the_run_and_store_nothing() {
     );
     manifest(&moto, &["x/text-cost.parquet"]);
     let ws = cur_workspace(&moto.url(), "");
-    assert_failed(
-        &ws,
+    ws.assert_collect_failed(
         &run_with(&ws),
+        "cur",
         "text-cost.parquet`: column `line_item_unblended_cost`",
     );
 
@@ -208,16 +178,16 @@ fn bad_exports_fail_the_run_and_store_nothing() {
     );
     manifest(&moto, &["x/no-costs.parquet"]);
     let ws = cur_workspace(&moto.url(), "");
-    assert_failed(
-        &ws,
+    ws.assert_collect_failed(
         &run_with(&ws),
+        "cur",
         "rows are bad, more than `max_bad_row_fraction` = 0.01 allows; first: s3://",
     );
 
     // No credentials at all.
     let ws = cur_workspace(&moto.url(), "max_attempts = 1");
     let run = ws.run_aws(&WINDOW, false);
-    assert_failed(&ws, &run, "S3: credentials:");
+    ws.assert_collect_failed(&run, "cur", "S3: credentials:");
 }
 
 #[test]
@@ -261,9 +231,9 @@ fn s3_faults_are_retried_or_fail_the_run_whole() {
     );
     let ws = cur_workspace(&broken.url(), "max_attempts = 2");
     let run = ws.run_aws(&WINDOW, true);
-    assert_failed(
-        &ws,
+    ws.assert_collect_failed(
         &run,
+        "cur",
         &format!("downloading `s3://{BUCKET}/{PERIOD_DATA}/exec-2/{second_file}`"),
     );
 }

@@ -12,28 +12,6 @@ fn focus(path: &str, endpoint: &str, extra: &str) -> Workspace {
     ))
 }
 
-#[track_caller]
-fn assert_failed(ws: &Workspace, run: &crate::harness::Run, expected: &str) {
-    run.code(1);
-    assert!(
-        run.stderr.contains(expected),
-        "missing {expected:?} in:\n{}",
-        run.stderr
-    );
-    assert!(
-        ws.store_files().is_empty(),
-        "a failed run wrote {:?}",
-        ws.store_files()
-    );
-    if let Some(line) = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("failed, nothing stored"))
-    {
-        println!("{line}");
-    }
-}
-
 #[test]
 fn object_store_paths_report_their_urls_and_faults() {
     let spend = Spend::generate();
@@ -64,17 +42,17 @@ fn object_store_paths_report_their_urls_and_faults() {
 
     // A pattern that matches nothing.
     let ws = focus(&format!("s3://{BUCKET}/focus/*/*.parquet"), &moto.url(), "");
-    assert_failed(
-        &ws,
+    ws.assert_collect_failed(
         &ws.run_aws(&WINDOW, true),
+        "focus",
         &format!("no files match `s3://{BUCKET}/focus/*/*.parquet` (no objects)"),
     );
 
     // A bucket that does not exist.
     let ws = focus("gs://nowhere/focus/", &gcs.url(), "anonymous = true");
-    assert_failed(
-        &ws,
+    ws.assert_collect_failed(
         &ws.run(&WINDOW),
+        "focus",
         "listing `gs://nowhere/focus/`: HTTP 404 Not Found",
     );
 
@@ -85,9 +63,9 @@ fn object_store_paths_report_their_urls_and_faults() {
         &gcs.url(),
         "anonymous = true",
     );
-    assert_failed(
-        &ws,
+    ws.assert_collect_failed(
         &ws.run(&WINDOW),
+        "focus",
         "`gs://exports/focus/other.csv` is not a FOCUS export",
     );
 
@@ -114,9 +92,8 @@ fn object_store_paths_report_their_urls_and_faults() {
         &broken.url(),
         "anonymous = true\nmax_attempts = 3",
     );
-    assert_failed(
-        &ws,
-        &ws.run(&WINDOW),
+    ws.assert_collect_failed(
+        &ws.run(&WINDOW), "focus",
         "downloading `gs://exports/focus/gcp/2024-09/part-0.csv`: HTTP 503 Service Unavailable: Backend Error",
     );
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{Run, Workspace};
+use crate::harness::Workspace;
 use crate::peers::{BigQueryEmulator, FaultProxy, Request};
 use crate::spend::{
     BQ_DATASET, BQ_PROJECT, BQ_TABLE, Spend, WINDOW, assert_same, daily, workspace,
@@ -37,33 +37,6 @@ fn first_page_only(r: &Request, body: String) -> String {
         doc["pageToken"] = Value::from("100");
     }
     doc.to_string()
-}
-
-#[track_caller]
-fn assert_failed(ws: &Workspace, run: &Run, expected: &str) {
-    run.code(1);
-    assert!(
-        run.stderr.contains(expected),
-        "missing {expected:?} in:\n{}",
-        run.stderr
-    );
-    if let Some(line) = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("failed, nothing stored"))
-    {
-        println!("{line}");
-    }
-    assert!(
-        run.stdout.contains("gcp: failed, nothing stored"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        ws.store_files().is_empty(),
-        "a failed run wrote {:?}",
-        ws.store_files()
-    );
 }
 
 #[test]
@@ -119,9 +92,8 @@ fn bad_pages_faults_and_credentials_fail_the_run_and_store_nothing() {
         Box::new(first_page_only),
     );
     let ws = bq_workspace(&broken.url(), "anonymous = true\nmax_attempts = 2");
-    assert_failed(
-        &ws,
-        &ws.run(&WINDOW),
+    ws.assert_collect_failed(
+        &ws.run(&WINDOW), "gcp",
         "querying `billing-proj.billing_export.gcp_billing_export_resource_v1_01ABCD_234567_89EFGH`: ",
     );
 
@@ -141,9 +113,8 @@ fn bad_pages_faults_and_credentials_fail_the_run_and_store_nothing() {
         }),
     );
     let ws = bq_workspace(&garbled.url(), "anonymous = true");
-    assert_failed(
-        &ws,
-        &ws.run(&WINDOW),
+    ws.assert_collect_failed(
+        &ws.run(&WINDOW), "gcp",
         "reading the results from `billing-proj.billing_export.gcp_billing_export_resource_v1_01ABCD_234567_89EFGH`: row 1: type conversion error for column 'cost'",
     );
 
@@ -158,7 +129,7 @@ fn bad_pages_faults_and_credentials_fail_the_run_and_store_nothing() {
         "[collectors.gcp]\ntype = \"gcp_billing_export\"\ntable = \"{BQ_PROJECT}.{BQ_DATASET}.gcp_billing_export_resource_v1_OLD\"\nendpoint_url = \"{}\"\nanonymous = true",
         bq.url()
     ));
-    assert_failed(&ws, &ws.run(&WINDOW), "cost_at_list");
+    ws.assert_collect_failed(&ws.run(&WINDOW), "gcp", "cost_at_list");
 
     // A service-account key that cannot sign.
     let ws = bq_workspace(
@@ -172,5 +143,5 @@ fn bad_pages_faults_and_credentials_fail_the_run_and_store_nothing() {
             "client_email": "vitals@billing-proj.iam.gserviceaccount.com", "client_id": "1",
             "token_uri": "https://oauth2.googleapis.com/token"}"#,
     );
-    assert_failed(&ws, &ws.run(&WINDOW), "BigQuery: credentials:");
+    ws.assert_collect_failed(&ws.run(&WINDOW), "gcp", "BigQuery: credentials:");
 }

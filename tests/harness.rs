@@ -147,6 +147,28 @@ money_decimals = 4
         cmd.output().expect("running vitals").into()
     }
 
+    /// Asserts a `vitals collect` run failed with `expected` in its log,
+    /// said `NAME: failed, nothing stored`, and left the store empty; prints
+    /// that line.
+    #[track_caller]
+    pub fn assert_collect_failed(&self, run: &Run, collector: &str, expected: &str) {
+        run.code(1);
+        assert!(
+            run.stderr.contains(expected),
+            "missing {expected:?} in:\n{}",
+            run.stderr
+        );
+        let said = format!("{collector}: failed, nothing stored");
+        let line = run.stdout.lines().find(|l| l.starts_with(&said));
+        assert!(line.is_some(), "missing {said:?} in:\n{}", run.stdout);
+        println!("{}", line.unwrap_or_default());
+        assert!(
+            self.store_files().is_empty(),
+            "a failed run wrote {:?}",
+            self.store_files()
+        );
+    }
+
     /// Files under the store's cost dataset, temp files included.
     pub fn store_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();

@@ -227,15 +227,7 @@ impl AwsCostExplorer {
     /// The days a run asks for: `--since`/`--until` when given, else the last
     /// `lookback_days` complete days. `None` if the window holds no day.
     fn days(&self, window: CollectWindow) -> Option<DayRange> {
-        let yesterday = window.today - Duration::days(1);
-        let back = Duration::days(i64::from(self.config.lookback_days) - 1);
-        let (start, end) = match (window.since, window.until) {
-            (Some(s), Some(u)) => (s, u),
-            (Some(s), None) => (s, yesterday),
-            (None, Some(u)) => (u - back, u),
-            (None, None) => (yesterday - back, yesterday),
-        };
-        DayRange::new(start, end)
+        window.days_or_last(self.config.lookback_days)
     }
 
     async fn client(&self) -> aws_sdk_costexplorer::Client {

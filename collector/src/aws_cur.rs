@@ -87,51 +87,7 @@ pub struct AwsCur {
 }
 
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
-    let c: AwsCurConfig = config.parse()?;
-    let export = match RemotePath::parse(&c.path) {
-        Ok(Some(p)) if p.scheme == Scheme::S3 => p,
-        Ok(_) => {
-            return Err(config.error(
-                Some("path"),
-                format!(
-                    "`{}` is not an `s3://bucket/prefix/export-name` path",
-                    c.path
-                ),
-            ));
-        }
-        Err(e) => return Err(config.error(Some("path"), e)),
-    };
-    if export.key.contains(['*', '?', '[']) {
-        return Err(config.error(Some("path"), "names one export: no patterns"));
-    }
-    let export = export.object(export.key.trim_end_matches('/'));
-    if export.key.is_empty() {
-        return Err(config.error(
-            Some("path"),
-            "needs the export's folder after the bucket: `s3://bucket/prefix/export-name`",
-        ));
-    }
-    if !(1..=24).contains(&c.billing_periods) {
-        return Err(config.error(Some("billing_periods"), "must be between 1 and 24"));
-    }
-    if !(0.0..=1.0).contains(&c.max_bad_row_fraction) {
-        return Err(config.error(Some("max_bad_row_fraction"), "must be between 0 and 1"));
-    }
-    aws::check(config, c.endpoint_url.as_deref(), c.max_attempts)?;
-    Ok(Box::new(AwsCur {
-        name: config.name.clone(),
-        export,
-        settings: AwsSettings {
-            region: c.region,
-            profile: c.profile,
-            role_arn: c.role_arn,
-            endpoint_url: c.endpoint_url,
-            max_attempts: c.max_attempts,
-            session_name: format!("vitals-{}", config.name),
-        },
-        billing_periods: c.billing_periods,
-        max_bad_row_fraction: c.max_bad_row_fraction,
-    }))
+    Ok(Box::new(AwsCur::new(config)?))
 }
 
 /// One billing period: a calendar month, as its first day.
@@ -149,6 +105,55 @@ fn month_end(first: NaiveDate) -> NaiveDate {
 }
 
 impl AwsCur {
+    /// Checks the config (no I/O).
+    fn new(config: &ComponentConfig) -> Result<AwsCur, ConfigErrors> {
+        let c: AwsCurConfig = config.parse()?;
+        let export = match RemotePath::parse(&c.path) {
+            Ok(Some(p)) if p.scheme == Scheme::S3 => p,
+            Ok(_) => {
+                return Err(config.error(
+                    Some("path"),
+                    format!(
+                        "`{}` is not an `s3://bucket/prefix/export-name` path",
+                        c.path
+                    ),
+                ));
+            }
+            Err(e) => return Err(config.error(Some("path"), e)),
+        };
+        if export.key.contains(['*', '?', '[']) {
+            return Err(config.error(Some("path"), "names one export: no patterns"));
+        }
+        let export = export.object(export.key.trim_end_matches('/'));
+        if export.key.is_empty() {
+            return Err(config.error(
+                Some("path"),
+                "needs the export's folder after the bucket: `s3://bucket/prefix/export-name`",
+            ));
+        }
+        if !(1..=24).contains(&c.billing_periods) {
+            return Err(config.error(Some("billing_periods"), "must be between 1 and 24"));
+        }
+        if !(0.0..=1.0).contains(&c.max_bad_row_fraction) {
+            return Err(config.error(Some("max_bad_row_fraction"), "must be between 0 and 1"));
+        }
+        aws::check(config, c.endpoint_url.as_deref(), c.max_attempts)?;
+        Ok(AwsCur {
+            name: config.name.clone(),
+            export,
+            settings: AwsSettings {
+                region: c.region,
+                profile: c.profile,
+                role_arn: c.role_arn,
+                endpoint_url: c.endpoint_url,
+                max_attempts: c.max_attempts,
+                session_name: format!("vitals-{}", config.name),
+            },
+            billing_periods: c.billing_periods,
+            max_bad_row_fraction: c.max_bad_row_fraction,
+        })
+    }
+
     /// The export's name: the last segment of its folder.
     fn export_name(&self) -> &str {
         self.export
@@ -934,21 +939,7 @@ mod tests {
             &format!("type = \"aws_cur\"\npath = \"s3://billing/cur/vitals-cur\"\n{extra}"),
         )
         .unwrap();
-        let c: AwsCurConfig = cfg.parse().unwrap();
-        AwsCur {
-            name: "cur".into(),
-            export: RemotePath::parse(&c.path).unwrap().unwrap(),
-            settings: AwsSettings {
-                region: c.region,
-                profile: None,
-                role_arn: None,
-                endpoint_url: None,
-                max_attempts: 1,
-                session_name: "x".into(),
-            },
-            billing_periods: c.billing_periods,
-            max_bad_row_fraction: c.max_bad_row_fraction,
-        }
+        AwsCur::new(&cfg).unwrap()
     }
 
     #[test]

@@ -4,9 +4,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{Duration, NaiveDate};
 use polars::prelude::DataFrame;
 use vitals_core::Dataset;
+use vitals_core::period::DayRange;
 
 use crate::error::CollectError;
 
@@ -23,6 +24,21 @@ pub struct CollectWindow {
 impl CollectWindow {
     pub fn contains(&self, day: NaiveDate) -> bool {
         self.since.is_none_or(|s| s <= day) && self.until.is_none_or(|u| day <= u)
+    }
+
+    /// The days an API collector asks for: `--since`/`--until` where given,
+    /// else the last `lookback_days` complete days (ending yesterday, UTC),
+    /// or that many days ending at `--until`. `None` if no day is left.
+    pub fn days_or_last(&self, lookback_days: u32) -> Option<DayRange> {
+        let yesterday = self.today - Duration::days(1);
+        let back = Duration::days(i64::from(lookback_days.max(1)) - 1);
+        let (start, end) = match (self.since, self.until) {
+            (Some(s), Some(u)) => (s, u),
+            (Some(s), None) => (s, yesterday),
+            (None, Some(u)) => (u - back, u),
+            (None, None) => (yesterday - back, yesterday),
+        };
+        DayRange::new(start, end)
     }
 }
 

@@ -135,40 +135,37 @@ pub struct GcpBillingExport {
 }
 
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
-    let c: GcpBillingExportConfig = config.parse()?;
-    let table = TableId::parse(&c.table).map_err(|e| config.error(Some("table"), e))?;
-    if !(1..=400).contains(&c.lookback_days) {
-        return Err(config.error(Some("lookback_days"), "must be between 1 and 400"));
-    }
-    aws::check(config, c.endpoint_url.as_deref(), c.max_attempts)?;
-    let credentials =
-        GcpCredentials::from_config(config, c.credentials_file.as_deref(), c.anonymous)?;
-    Ok(Box::new(GcpBillingExport {
-        name: config.name.clone(),
-        job_project: c.job_project.unwrap_or_else(|| table.project.clone()),
-        detailed: c
-            .detailed
-            .unwrap_or_else(|| table.table.starts_with(DETAILED_PREFIX)),
-        table,
-        lookback_days: c.lookback_days,
-        endpoint_url: c.endpoint_url,
-        credentials,
-        max_attempts: c.max_attempts,
-    }))
+    Ok(Box::new(GcpBillingExport::new(config)?))
 }
 
 impl GcpBillingExport {
+    /// Checks the config (no I/O).
+    fn new(config: &ComponentConfig) -> Result<GcpBillingExport, ConfigErrors> {
+        let c: GcpBillingExportConfig = config.parse()?;
+        let table = TableId::parse(&c.table).map_err(|e| config.error(Some("table"), e))?;
+        if !(1..=400).contains(&c.lookback_days) {
+            return Err(config.error(Some("lookback_days"), "must be between 1 and 400"));
+        }
+        aws::check(config, c.endpoint_url.as_deref(), c.max_attempts)?;
+        let credentials =
+            GcpCredentials::from_config(config, c.credentials_file.as_deref(), c.anonymous)?;
+        Ok(GcpBillingExport {
+            name: config.name.clone(),
+            job_project: c.job_project.unwrap_or_else(|| table.project.clone()),
+            detailed: c
+                .detailed
+                .unwrap_or_else(|| table.table.starts_with(DETAILED_PREFIX)),
+            table,
+            lookback_days: c.lookback_days,
+            endpoint_url: c.endpoint_url,
+            credentials,
+            max_attempts: c.max_attempts,
+        })
+    }
+
     /// `--since`/`--until` when given, else the last `lookback_days` complete days.
     fn days(&self, window: CollectWindow) -> Option<DayRange> {
-        let yesterday = window.today - Duration::days(1);
-        let back = Duration::days(i64::from(self.lookback_days) - 1);
-        let (start, end) = match (window.since, window.until) {
-            (Some(s), Some(u)) => (s, u),
-            (Some(s), None) => (s, yesterday),
-            (None, Some(u)) => (u - back, u),
-            (None, None) => (yesterday - back, yesterday),
-        };
-        DayRange::new(start, end)
+        window.days_or_last(self.lookback_days)
     }
 
     /// The one aggregating query over `days`.
@@ -469,20 +466,7 @@ mod tests {
             &format!("type = \"gcp_billing_export\"\ntable = \"billing-proj.billing.gcp_billing_export_resource_v1_01AB\"\n{extra}"),
         )
         .unwrap();
-        let c: GcpBillingExportConfig = cfg.parse().unwrap();
-        let table = TableId::parse(&c.table).unwrap();
-        GcpBillingExport {
-            name: "gcp".into(),
-            job_project: c.job_project.unwrap_or_else(|| table.project.clone()),
-            detailed: c
-                .detailed
-                .unwrap_or_else(|| table.table.starts_with(DETAILED_PREFIX)),
-            table,
-            lookback_days: c.lookback_days,
-            endpoint_url: None,
-            credentials: GcpCredentials::Anonymous,
-            max_attempts: 1,
-        }
+        GcpBillingExport::new(&cfg).unwrap()
     }
 
     fn d(s: &str) -> NaiveDate {

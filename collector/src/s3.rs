@@ -1,6 +1,7 @@
 //! Reading objects from S3 (or an S3-compatible endpoint) through the AWS SDK.
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use tokio::io::AsyncWriteExt;
 
 use crate::aws::{AwsFailure, AwsSettings};
@@ -64,18 +65,8 @@ impl S3 {
 
     /// A small object's bytes (a manifest), or `None` if there is no such key.
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, CollectError> {
-        let url = format!("s3://{bucket}/{key}");
-        let response = match self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(r) => r,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(failure("reading", &url, &e)),
+        let Some(response) = self.get_object("reading", bucket, key).await? else {
+            return Ok(None);
         };
         let bytes = response
             .body
@@ -83,7 +74,7 @@ impl S3 {
             .await
             .map_err(|e| CollectError::Remote {
                 operation: "reading",
-                target: url.clone(),
+                target: format!("s3://{bucket}/{key}"),
                 message: e.to_string(),
                 retryable: true,
             })?;
@@ -98,21 +89,21 @@ impl S3 {
         file: &mut tokio::fs::File,
     ) -> Result<u64, CollectError> {
         let url = format!("s3://{bucket}/{key}");
-        let mut response = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| failure("downloading", &url, &e))?;
-        let mut written = 0u64;
         let broken = |message: String| CollectError::Remote {
             operation: "downloading",
             target: url.clone(),
             message,
             retryable: true,
         };
+        let Some(mut response) = self.get_object("downloading", bucket, key).await? else {
+            return Err(CollectError::Remote {
+                operation: "downloading",
+                target: url,
+                message: "no such object (deleted since it was listed?)".to_string(),
+                retryable: false,
+            });
+        };
+        let mut written = 0u64;
         while let Some(chunk) = response.body.next().await {
             let chunk = chunk.map_err(|e| broken(e.to_string()))?;
             file.write_all(&chunk)
@@ -124,6 +115,27 @@ impl S3 {
             .await
             .map_err(|e| broken(format!("writing the local copy: {e}")))?;
         Ok(written)
+    }
+
+    /// `GetObject`; `None` if there is no such key.
+    async fn get_object(
+        &self,
+        operation: &'static str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<GetObjectOutput>, CollectError> {
+        match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(failure(operation, &format!("s3://{bucket}/{key}"), &e)),
+        }
     }
 }
 
