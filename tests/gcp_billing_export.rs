@@ -51,6 +51,8 @@ fn results_are_paged_and_throttling_is_retried() {
     let run = ws.run(&WINDOW);
     run.success();
     assert_same("paged", &daily(&ws, "Google Cloud"), &expected);
+    // The detailed table gives each row its resource: 3 services x 2 each.
+    assert_eq!(distinct_resources(&ws), 6);
     assert!(paged.count() >= 2, "the client fetched a second page");
 
     let throttled = FaultProxy::start(
@@ -68,6 +70,37 @@ fn results_are_paged_and_throttling_is_retried() {
     let ws = bq_workspace(&throttled.url(), "anonymous = true\nmax_attempts = 3");
     ws.run(&WINDOW).success();
     assert_same("throttled once", &daily(&ws, "Google Cloud"), &expected);
+
+    // The standard export: the same rows without the `resource` field.
+    let standard = "gcp_billing_export_v1_01ABCD_234567_89EFGH";
+    let mut schema = spend.json("bq_schema.json");
+    schema
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| f["name"] != "resource");
+    bq.create_table(BQ_DATASET, standard, &schema);
+    let mut rows = spend.json("bq_rows.json");
+    for r in rows.as_array_mut().unwrap() {
+        r.as_object_mut().unwrap().remove("resource");
+    }
+    bq.insert_all(BQ_DATASET, standard, rows.as_array().unwrap());
+    let ws = workspace(&format!(
+        "[collectors.gcp]\ntype = \"gcp_billing_export\"\ntable = \"{BQ_PROJECT}.{BQ_DATASET}.{standard}\"\nendpoint_url = \"{}\"\nanonymous = true",
+        bq.url()
+    ));
+    ws.run(&WINDOW).success();
+    assert_same("standard table", &daily(&ws, "Google Cloud"), &expected);
+    assert_eq!(distinct_resources(&ws), 0);
+}
+
+/// Distinct `resource_id`s in a workspace's store, counted by DuckDB.
+fn distinct_resources(ws: &Workspace) -> u64 {
+    let sql = format!(
+        "SELECT count(DISTINCT resource_id) FROM read_parquet('{}/cost/*/*/*.parquet')",
+        ws.path("store").display()
+    );
+    let rows = crate::harness::duckdb_rows(&sql);
+    rows[0][0].as_str().unwrap().parse().unwrap()
 }
 
 #[test]
