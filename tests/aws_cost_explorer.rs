@@ -100,19 +100,9 @@ const WINDOW: [&str; 5] = ["collect", "--since", "2024-09-01", "--until", "2024-
 
 /// (day, service) -> (billed, effective) from `vitals analyze`.
 fn daily(ws: &Workspace) -> BTreeMap<(String, String), (f64, f64)> {
-    let run = ws.run(&[
-        "analyze",
-        "--since",
-        "2024-09-01",
-        "--until",
-        "2024-09-03",
-        "--format",
-        "json",
-    ]);
-    run.success();
-    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let summary = ws.cost_summary("2024-09-01", "2024-09-03");
     let mut out = BTreeMap::new();
-    for r in doc["summaries"][0]["daily"].as_array().unwrap() {
+    for r in summary["daily"].as_array().unwrap() {
         assert_eq!(r["provider"], "AWS");
         let key = (
             r["day"].as_str().unwrap().to_string(),

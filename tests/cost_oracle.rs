@@ -32,18 +32,8 @@ fn duckdb_daily(csv: &std::path::Path) -> BTreeMap<Key, (f64, f64)> {
 }
 
 fn vitals_daily(ws: &Workspace) -> BTreeMap<Key, (f64, f64)> {
-    let run = ws.run(&[
-        "analyze",
-        "--since",
-        "2024-09-01",
-        "--until",
-        "2024-09-30",
-        "--format",
-        "json",
-    ]);
-    run.success();
-    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("analyze prints JSON");
-    let daily = doc["summaries"][0]["daily"]
+    let summary = ws.cost_summary("2024-09-01", "2024-09-30");
+    let daily = summary["daily"]
         .as_array()
         .expect("a cost summary with daily rows");
     let mut out = BTreeMap::new();
@@ -145,18 +135,8 @@ fn charge_and_pricing_categories_and_discounts_equal_duckdb() {
     let ws = Workspace::with_focus_files();
     ws.copy_sample("files/focus.csv");
     ws.run(&["collect"]).success();
-    let run = ws.run(&[
-        "analyze",
-        "--since",
-        "2024-09-01",
-        "--until",
-        "2024-09-30",
-        "--format",
-        "json",
-    ]);
-    run.success();
-    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let breakdowns = doc["summaries"][0]["breakdowns"].as_array().unwrap();
+    let summary = ws.cost_summary("2024-09-01", "2024-09-30");
+    let breakdowns = summary["breakdowns"].as_array().unwrap();
     let mut categories = BTreeMap::new();
     let mut pricing = BTreeMap::new();
     let mut discounts = BTreeMap::new();

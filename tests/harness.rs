@@ -147,6 +147,19 @@ money_decimals = 4
         cmd.output().expect("running vitals").into()
     }
 
+    /// The first summary of `vitals analyze --since SINCE --until UNTIL
+    /// --format json`, which must succeed.
+    #[track_caller]
+    pub fn cost_summary(&self, since: &str, until: &str) -> serde_json::Value {
+        let run = self.run(&[
+            "analyze", "--since", since, "--until", until, "--format", "json",
+        ]);
+        run.success();
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&run.stdout).expect("analyze prints JSON");
+        doc["summaries"][0].take()
+    }
+
     /// Asserts a `vitals collect` run failed with `expected` in its log,
     /// said `NAME: failed, nothing stored`, and left the store empty; prints
     /// that line.

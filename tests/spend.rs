@@ -31,16 +31,7 @@ pub struct Spend {
 impl Spend {
     pub fn generate() -> Spend {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(venv_bin("python"))
-            .arg(repo().join("tests/fixtures/spend.py"))
-            .arg(dir.path())
-            .output()
-            .expect("running tests/fixtures/spend.py");
-        assert!(
-            out.status.success(),
-            "spend.py failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        spend_py(&[dir.path().as_os_str()]);
         Spend { dir }
     }
 
@@ -63,18 +54,8 @@ impl Spend {
 
     /// DuckDB's daily totals of CUR files (a path or glob).
     pub fn cur_totals(&self, files: &Path) -> Daily {
-        let out = Command::new(venv_bin("python"))
-            .arg(repo().join("tests/fixtures/spend.py"))
-            .arg("--cur-totals")
-            .arg(files)
-            .output()
-            .expect("running tests/fixtures/spend.py");
-        assert!(
-            out.status.success(),
-            "spend.py failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        by_day(&serde_json::from_slice(&out.stdout).unwrap(), "AWS")
+        let out = spend_py(&["--cur-totals".as_ref(), files.as_os_str()]);
+        by_day(&serde_json::from_slice(&out).unwrap(), "AWS")
     }
 
     /// The CUR files of one revision (`exec-1` stale, `exec-2` newest).
@@ -127,6 +108,21 @@ impl Spend {
     }
 }
 
+/// Runs `tests/fixtures/spend.py` with `args`; returns what it printed.
+fn spend_py(args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    let out = Command::new(venv_bin("python"))
+        .arg(repo().join("tests/fixtures/spend.py"))
+        .args(args)
+        .output()
+        .expect("running tests/fixtures/spend.py");
+    assert!(
+        out.status.success(),
+        "spend.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// `{provider: {day: {service: [billed, effective]}}}` as a table.
 fn by_day(doc: &Value, provider: &str) -> Daily {
     let mut out = Daily::new();
@@ -154,19 +150,11 @@ pub fn workspace(collector: &str) -> Workspace {
 
 /// Daily totals of `provider` in September 2024 from `vitals analyze`.
 pub fn daily(ws: &Workspace, provider: &str) -> Daily {
-    let run = ws.run(&[
-        "analyze",
-        "--since",
-        "2024-09-01",
-        "--until",
-        "2024-09-30",
-        "--format",
-        "json",
-    ]);
-    run.success();
-    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
     let mut out = Daily::new();
-    for r in doc["summaries"][0]["daily"].as_array().unwrap() {
+    for r in ws.cost_summary("2024-09-01", "2024-09-30")["daily"]
+        .as_array()
+        .unwrap()
+    {
         if r["provider"] != provider || r["day"].as_str().unwrap() < "2024-09-01" {
             continue;
         }
