@@ -608,6 +608,7 @@ fn contributors(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
@@ -769,28 +770,6 @@ mod tests {
         // 40 above a flat 100 is 20 robust SDs but below the 50 minimum impact.
         assert!(!e.is_anomalous(140.0, &p));
         assert!(e.is_anomalous(150.0, &p));
-    }
-
-    /// SplitMix64: a small seeded generator, so the evaluation is repeatable.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        fn uniform(&mut self) -> f64 {
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64
-        }
-
-        fn normal(&mut self) -> f64 {
-            let (u1, u2) = (self.uniform().max(1e-300), self.uniform());
-            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-        }
     }
 
     /// Detection on realistic noisy series with injected spikes: 300 series of

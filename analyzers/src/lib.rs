@@ -2,10 +2,13 @@
 //! findings and summaries. Same store in, same output out.
 
 mod analyzer;
+pub mod changepoint;
 pub mod cost_anomaly;
 mod cost_summary;
 mod error;
 pub mod registry;
+#[cfg(test)]
+mod test_rng;
 #[cfg(test)]
 mod test_store;
 
