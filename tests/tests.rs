@@ -17,3 +17,4 @@ mod focus_remote;
 mod four_roads;
 mod gcp_billing_export;
 mod report;
+mod request_log;

@@ -22,6 +22,9 @@ pub enum CollectError {
     #[error("`{}` is not a FOCUS export: {reason}", path.display())]
     NotFocus { path: PathBuf, reason: String },
 
+    #[error("`{}` is not a request log: {reason}", path.display())]
+    NotRequestLog { path: PathBuf, reason: String },
+
     #[error("`{}` is not a CUR 2.0 export: {reason}", path.display())]
     NotCur { path: PathBuf, reason: String },
 
@@ -93,6 +96,7 @@ impl CollectError {
             CollectError::InvalidPattern { .. } => "config",
             CollectError::Io { .. } => "io",
             CollectError::NotFocus { .. } => "not_focus",
+            CollectError::NotRequestLog { .. } => "not_request_log",
             CollectError::NotCur { .. } => "not_cur",
             CollectError::BadManifest { .. } => "bad_manifest",
             CollectError::TooManyBadRows { .. } => "bad_rows",

@@ -24,9 +24,11 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 
-use crate::collector::{BAD_ROW_SAMPLES, BadRow, CollectReport, CollectWindow, Position};
+use crate::collector::{CollectReport, CollectWindow, Position};
 use crate::cost_rows::{CostFrameBuilder, CostRow};
+use crate::csv_records::CsvRecords;
 use crate::error::CollectError;
+use crate::tally::FileTally;
 
 /// Every column name of FOCUS 1.0 to 1.2 (and 1.3's provider columns).
 const FOCUS_COLUMNS: &[&str] = &[
@@ -431,125 +433,52 @@ pub struct FocusOptions {
     pub window: CollectWindow,
 }
 
-/// Tallies for one file, turned into the run's report at the end.
-struct FileTally<'p> {
-    path: &'p Path,
-    label: String,
-    rows: usize,
-    bad: usize,
-    warnings: usize,
-    samples: Vec<BadRow>,
-    warning_samples: Vec<String>,
+/// Handles one mapped row: keeps it if inside the window.
+fn keep_row(
+    tally: &mut FileTally<'_>,
+    position: Position,
+    mapped: Result<(CostRow, Option<String>), CellError>,
+    columns: &Columns,
+    opts: &FocusOptions,
+    out: &mut CostFrameBuilder,
+) {
+    tally.rows += 1;
+    match mapped {
+        Ok((row, warning)) => {
+            if let Some(w) = warning {
+                tally.warning(position, w);
+            }
+            if opts.window.contains(row.charge_period_start.date()) {
+                out.push(row);
+            }
+        }
+        Err((i, message)) => {
+            let field = columns.names.get(&i).copied();
+            tally.bad_row(position, field, message);
+        }
+    }
 }
 
-impl<'p> FileTally<'p> {
-    fn new(path: &'p Path) -> Self {
-        FileTally {
-            path,
-            label: path.display().to_string(),
-            rows: 0,
-            bad: 0,
-            warnings: 0,
-            samples: Vec::new(),
-            warning_samples: Vec::new(),
-        }
-    }
-
-    fn bad_row(&mut self, position: Position, field: Option<&str>, message: String) {
-        self.bad += 1;
-        if self.samples.len() < BAD_ROW_SAMPLES {
-            self.samples.push(BadRow {
-                file: self.label.clone(),
-                position,
-                field: field.map(str::to_string),
-                message,
-            });
-        }
-    }
-
-    fn warning(&mut self, position: Position, message: String) {
-        self.warnings += 1;
-        if self.warning_samples.len() < BAD_ROW_SAMPLES {
-            let at = match position {
-                Position::Line(l) => format!("{}:{l}", self.label),
-                Position::Row(r) => format!("{} row {r}", self.label),
-            };
-            self.warning_samples.push(format!("{at}: {message}"));
-        }
-    }
-
-    /// Handles one mapped row: keeps it if inside the window.
-    fn row(
-        &mut self,
-        position: Position,
-        mapped: Result<(CostRow, Option<String>), CellError>,
-        columns: &Columns,
-        opts: &FocusOptions,
-        out: &mut CostFrameBuilder,
-    ) {
-        self.rows += 1;
-        match mapped {
-            Ok((row, warning)) => {
-                if let Some(w) = warning {
-                    self.warning(position, w);
-                }
-                if opts.window.contains(row.charge_period_start.date()) {
-                    out.push(row);
-                }
-            }
-            Err((i, message)) => {
-                let field = columns.names.get(&i).copied();
-                self.bad_row(position, field, message);
-            }
-        }
-    }
-
-    fn finish(
-        self,
-        ignored: Vec<String>,
-        opts: &FocusOptions,
-        report: &mut CollectReport,
-    ) -> Result<(), CollectError> {
-        if self.bad > 0 && self.bad as f64 > opts.max_bad_row_fraction * self.rows as f64 {
-            let first = self
-                .samples
-                .into_iter()
-                .next()
-                .expect("a bad row was sampled");
-            return Err(CollectError::TooManyBadRows {
-                path: self.path.to_path_buf(),
-                bad: self.bad,
-                total: self.rows,
-                max_fraction: opts.max_bad_row_fraction,
-                first: Box::new(first),
-            });
-        }
-        report.files += 1;
-        report.bad_rows += self.bad;
-        report.bad_row_samples.extend(self.samples);
-        if !ignored.is_empty() {
-            report.warnings.push(format!(
-                "{}: ignored {} non-FOCUS column{}: {}",
-                self.label,
-                ignored.len(),
-                if ignored.len() == 1 { "" } else { "s" },
-                ignored
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        report.warnings.extend(self.warning_samples);
-        if self.warnings > BAD_ROW_SAMPLES {
-            report.warnings.push(format!(
-                "{}: {} more warnings like these",
-                self.label,
-                self.warnings - BAD_ROW_SAMPLES
-            ));
-        }
-        Ok(())
-    }
+/// Reports a file's ignored non-FOCUS columns, then its tally.
+fn finish_file(
+    tally: FileTally<'_>,
+    ignored: Vec<String>,
+    opts: &FocusOptions,
+    report: &mut CollectReport,
+) -> Result<(), CollectError> {
+    let note = (!ignored.is_empty()).then(|| {
+        format!(
+            "ignored {} non-FOCUS column{}: {}",
+            ignored.len(),
+            if ignored.len() == 1 { "" } else { "s" },
+            ignored
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    });
+    tally.finish(note, opts.max_bad_row_fraction, report)
 }
 
 /// Reads a FOCUS CSV (already decompressed) into `out`.
@@ -560,145 +489,33 @@ pub fn read_csv(
     out: &mut CostFrameBuilder,
     report: &mut CollectReport,
 ) -> Result<(), CollectError> {
-    let io_error = |e: csv::Error| match e.into_kind() {
-        csv::ErrorKind::Io(source) => CollectError::Io {
-            action: "reading",
-            path: path.to_path_buf(),
-            source,
-        },
-        other => CollectError::NotFocus {
-            path: path.to_path_buf(),
-            reason: format!("unreadable CSV: {other:?}"),
-        },
-    };
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(CrlfToLf::new(reader));
-    let header: Vec<String> = rdr
-        .byte_headers()
-        .map_err(io_error)?
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).into_owned())
-        .collect();
-    if header.iter().all(|h| h.trim().is_empty()) {
+    let mut records = CsvRecords::new(reader, path, |reason| CollectError::NotFocus {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    if records.header().iter().all(|h| h.trim().is_empty()) {
         return Err(CollectError::NotFocus {
             path: path.to_path_buf(),
             reason: "the file is empty".to_string(),
         });
     }
-    let (columns, ignored) = locate(&header).map_err(|reason| CollectError::NotFocus {
+    let (columns, ignored) = locate(records.header()).map_err(|reason| CollectError::NotFocus {
         path: path.to_path_buf(),
         reason,
     })?;
     let mut tally = FileTally::new(path);
-    let mut record = csv::ByteRecord::new();
-    loop {
-        let line = rdr.position().line() + 1;
-        match rdr.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                if let csv::ErrorKind::Io(_) = e.kind() {
-                    return Err(io_error(e));
-                }
-                tally.rows += 1;
-                tally.bad_row(
-                    Position::Line(line),
-                    None,
-                    format!("unreadable CSV record: {e}"),
-                );
-                continue;
-            }
-        }
-        let line = record.position().map_or(line, |p| p.line());
-        if record.len() != header.len() {
-            tally.rows += 1;
-            tally.bad_row(
-                Position::Line(line),
-                None,
-                format!("expected {} fields, found {}", header.len(), record.len()),
-            );
-            continue;
-        }
-        let mut fields: Vec<&str> = Vec::with_capacity(header.len());
-        let mut utf8_error = None;
-        for (i, f) in record.iter().enumerate() {
-            match std::str::from_utf8(f) {
-                Ok(s) => fields.push(s),
-                Err(_) => {
-                    utf8_error = Some(i);
-                    fields.push("");
-                }
-            }
-        }
-        let mapped = match utf8_error {
-            Some(i) => Err((i, "not valid UTF-8".to_string())),
-            None => map_row(&columns, |i| Cell::Text(fields[i])),
-        };
-        tally.row(Position::Line(line), mapped, &columns, opts, out);
+    while let Some((line, fields)) = records.next(&mut tally)? {
+        let mapped = map_row(&columns, |i| Cell::Text(fields[i]));
+        keep_row(
+            &mut tally,
+            Position::Line(line),
+            mapped,
+            &columns,
+            opts,
+            out,
+        );
     }
-    tally.finish(ignored, opts, report)
-}
-
-/// Reads `\r\n` as `\n`. The csv crate ends a record at the `\r` of a
-/// CRLF and starts the next one at its `\n`, so the next record's position
-/// would name the line before it; most exports (Python's csv module, Excel)
-/// write CRLF.
-struct CrlfToLf<R> {
-    inner: R,
-    /// Translated bytes not yet handed out, from `pos` on.
-    buf: Vec<u8>,
-    pos: usize,
-    /// A `\r` read but not yet passed on.
-    pending_cr: bool,
-    eof: bool,
-}
-
-impl<R: Read> CrlfToLf<R> {
-    fn new(inner: R) -> Self {
-        CrlfToLf {
-            inner,
-            buf: Vec::with_capacity(64 * 1024),
-            pos: 0,
-            pending_cr: false,
-            eof: false,
-        }
-    }
-}
-
-impl<R: Read> Read for CrlfToLf<R> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.buf.len() {
-            if self.eof || out.is_empty() {
-                return Ok(0);
-            }
-            let mut raw = [0u8; 64 * 1024];
-            let n = self.inner.read(&mut raw)?;
-            self.buf.clear();
-            self.pos = 0;
-            if n == 0 {
-                self.eof = true;
-                if std::mem::take(&mut self.pending_cr) {
-                    self.buf.push(b'\r');
-                }
-                continue;
-            }
-            for &b in &raw[..n] {
-                if std::mem::take(&mut self.pending_cr) && b != b'\n' {
-                    self.buf.push(b'\r');
-                }
-                if b == b'\r' {
-                    self.pending_cr = true;
-                } else {
-                    self.buf.push(b);
-                }
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
+    finish_file(tally, ignored, opts, report)
 }
 
 /// One Parquet column, read the way its type allows.
@@ -779,9 +596,16 @@ pub fn read_parquet(
         let mapped = map_row(&columns, |i| {
             readers.get(&i).map_or(Cell::Null, |r| r.cell(row))
         });
-        tally.row(Position::Row(row as u64 + 1), mapped, &columns, opts, out);
+        keep_row(
+            &mut tally,
+            Position::Row(row as u64 + 1),
+            mapped,
+            &columns,
+            opts,
+            out,
+        );
     }
-    tally.finish(ignored, opts, report)
+    finish_file(tally, ignored, opts, report)
 }
 
 #[cfg(test)]
@@ -859,28 +683,6 @@ mod tests {
                 .unwrap_err()
                 .contains("not valid JSON")
         );
-    }
-
-    #[test]
-    fn crlf_becomes_lf_and_lone_carriage_returns_stay() {
-        let read = |input: &[u8], chunk: usize| {
-            let mut r = CrlfToLf::new(input);
-            let mut out = Vec::new();
-            let mut buf = vec![0; chunk];
-            loop {
-                let n = r.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                out.extend_from_slice(&buf[..n]);
-            }
-            out
-        };
-        for chunk in [1, 2, 3, 64] {
-            assert_eq!(read(b"a,b\r\n1,2\r\n", chunk), b"a,b\n1,2\n");
-            assert_eq!(read(b"a\rb\r", chunk), b"a\rb\r");
-            assert_eq!(read(b"\r\r\n", chunk), b"\r\n");
-        }
     }
 
     #[test]

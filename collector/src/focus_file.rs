@@ -151,7 +151,7 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
 }
 
 /// The files a local `path` names, sorted.
-fn local_files(pattern: &str) -> Result<Vec<PathBuf>, CollectError> {
+pub(crate) fn local_files(pattern: &str) -> Result<Vec<PathBuf>, CollectError> {
     let path = Path::new(pattern);
     let is_glob = pattern.contains(['*', '?', '[']);
     let listing = |e: std::io::Error| CollectError::Io {
@@ -249,7 +249,7 @@ impl Reading {
     fn finish(mut self, name: &str) -> Result<Collected, CollectError> {
         self.report.rows = self.builder.len();
         let frame = self.builder.finish(name)?;
-        let days = days_of(&frame)?;
+        let days = days_in(&frame, Dataset::Cost)?;
         Ok(Collected {
             frame,
             days,
@@ -300,16 +300,17 @@ pub(crate) fn read_prefix(file: &mut File, buf: &mut [u8]) -> std::io::Result<us
     Ok(n)
 }
 
-/// The UTC days of a cost frame's rows.
-pub(crate) fn days_of(
+/// The UTC days of the time column of a frame of `dataset`.
+pub(crate) fn days_in(
     frame: &polars::prelude::DataFrame,
+    dataset: Dataset,
 ) -> Result<BTreeSet<chrono::NaiveDate>, CollectError> {
     let frame_error = |e: polars::prelude::PolarsError| CollectError::Frame {
-        dataset: "cost",
+        dataset: dataset.name(),
         message: e.to_string(),
     };
     let starts = frame
-        .column(Dataset::Cost.time_column())
+        .column(dataset.time_column())
         .and_then(|c| c.datetime().map(|d| d.physical().clone()))
         .map_err(frame_error)?;
     Ok(starts

@@ -8,18 +8,23 @@ mod aws_cur;
 mod backoff;
 mod collector;
 mod cost_rows;
+mod csv_records;
 mod error;
 mod focus;
 mod focus_file;
 mod gcp;
 mod gcp_billing_export;
 mod gcs;
+mod latency_rows;
 pub mod registry;
 mod remote;
+mod request_log;
 mod s3;
+mod tally;
 
 pub use collector::{
     BAD_ROW_SAMPLES, BadRow, CollectReport, CollectWindow, Collected, Collector, Position,
 };
 pub use cost_rows::{CostFrameBuilder, CostRow};
 pub use error::CollectError;
+pub use latency_rows::{LatencyFrameBuilder, LatencyRow};

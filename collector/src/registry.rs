@@ -6,13 +6,14 @@ use vitals_core::config::{
 };
 
 use crate::collector::Collector;
-use crate::{aws_cost_explorer, aws_cur, focus_file, gcp_billing_export};
+use crate::{aws_cost_explorer, aws_cur, focus_file, gcp_billing_export, request_log};
 
 const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
     ("focus_file", focus_file::build),
     ("aws_cost_explorer", aws_cost_explorer::build),
     ("aws_cur", aws_cur::build),
     ("gcp_billing_export", gcp_billing_export::build),
+    ("request_log", request_log::build),
 ];
 
 /// The known collector types, in registry order.
@@ -46,7 +47,7 @@ mod tests {
         for ty in types() {
             // File collectors need a `path`; the others build from defaults.
             let extra = match ty {
-                "focus_file" => "\npath = \"p\"",
+                "focus_file" | "request_log" => "\npath = \"p\"",
                 "aws_cur" => "\npath = \"s3://bucket/prefix/export\"",
                 "gcp_billing_export" => "\ntable = \"p.d.gcp_billing_export_v1_X\"",
                 _ => "",

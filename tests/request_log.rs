@@ -1,0 +1,214 @@
+//! `request_log` against DuckDB: the same requests, written by DuckDB as
+//! gzipped CSV, JSON lines and Parquet, collected by `vitals collect`, and
+//! read back from the store by DuckDB. Per interval, service and endpoint the
+//! counts and Apdex counts must be equal and the quantiles equal DuckDB's
+//! `quantile_cont` to 1e-9; each service's two-day P95 from the merged
+//! histograms must be within the histograms' 1 % of the exact one.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use serde_json::Value;
+use vitals_core::latency::Histogram;
+use vitals_core::period::DayRange;
+use vitals_core::{Dataset, Store};
+
+use crate::harness::{Workspace, duckdb_python, duckdb_rows, repo};
+
+const CONFIG: &str = r#"
+[store]
+path = "store"
+
+[collectors.logs]
+type = "request_log"
+path = "logs"
+"#;
+
+/// Runs `tests/fixtures/request_logs.py` into the workspace; its JSON.
+fn generate(ws: &Workspace) -> Value {
+    let out = Command::new(duckdb_python())
+        .arg(repo().join("tests/fixtures/request_logs.py"))
+        .arg(ws.dir.path())
+        .output()
+        .expect("running tests/fixtures/request_logs.py");
+    assert!(
+        out.status.success(),
+        "request_logs.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON from request_logs.py")
+}
+
+type Key = (String, String, String);
+
+fn f(v: &Value) -> f64 {
+    match v {
+        Value::String(s) => s.parse().unwrap(),
+        other => other.as_f64().unwrap(),
+    }
+}
+
+#[test]
+fn quantiles_counts_and_apdex_equal_duckdb_over_three_formats() {
+    let ws = Workspace::new();
+    ws.write("config.toml", CONFIG);
+    let expected = generate(&ws);
+    let run = ws.run(&["collect"]);
+    run.success();
+    assert!(run.stdout.contains("from 3 file(s)"), "{}", run.stdout);
+
+    let stored = duckdb_rows(&format!(
+        "SELECT strftime(ts, '%Y-%m-%d %H:%M:%S'), service, endpoint, requests, errors, \
+                apdex_satisfied, apdex_tolerating, apdex_frustrated, apdex_t_s, interval_s, \
+                p50_s, p95_s, p99_s \
+         FROM read_parquet('{}/latency/**/*.parquet') ORDER BY ALL",
+        ws.path("store").display()
+    ));
+    let actual: BTreeMap<Key, &Value> = stored
+        .iter()
+        .map(|r| {
+            let s = |i: usize| r[i].as_str().unwrap().to_string();
+            ((s(0), s(1), s(2)), r)
+        })
+        .collect();
+    let intervals = expected["intervals"].as_array().unwrap();
+    assert_eq!(actual.len(), intervals.len(), "the same groups");
+    let mut checked = 0;
+    for e in intervals {
+        let key = (
+            e[0].as_str().unwrap().to_string(),
+            e[1].as_str().unwrap().to_string(),
+            e[2].as_str().unwrap().to_string(),
+        );
+        let a = actual
+            .get(&key)
+            .unwrap_or_else(|| panic!("vitals has no row for {key:?}"));
+        let (requests, errors, satisfied, tolerating) = (f(&e[3]), f(&e[4]), f(&e[5]), f(&e[6]));
+        assert_eq!(f(&a[3]), requests, "{key:?} requests");
+        assert_eq!(f(&a[4]), errors, "{key:?} errors");
+        assert_eq!(f(&a[5]), satisfied, "{key:?} satisfied");
+        assert_eq!(f(&a[6]), tolerating, "{key:?} tolerating");
+        assert_eq!(
+            f(&a[7]),
+            requests - satisfied - tolerating,
+            "{key:?} frustrated"
+        );
+        assert_eq!((f(&a[8]), f(&a[9])), (0.5, 300.0), "{key:?} T and interval");
+        for (i, q) in [(10, "p50"), (11, "p95"), (12, "p99")] {
+            let (v, want) = (f(&a[i]), f(&e[i - 3]));
+            assert!(
+                (v - want).abs() <= 1e-9,
+                "{key:?} {q}: vitals {v}, DuckDB quantile_cont {want}"
+            );
+        }
+        checked += 1;
+    }
+    println!("request_log: {checked} intervals equal DuckDB's counts, Apdex counts and quantiles");
+
+    // Two days merged from 5-minute histograms, per service.
+    let store = Store::open(ws.path("store")).unwrap();
+    let days = DayRange::new(
+        NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 11, 3).unwrap(),
+    );
+    let frame = store
+        .scan(Dataset::Latency, days)
+        .unwrap()
+        .select([col("service"), col("hist_bounds_s"), col("hist_counts")])
+        .collect()
+        .unwrap();
+    let services = frame.column("service").unwrap().str().unwrap().clone();
+    let bounds = frame
+        .column("hist_bounds_s")
+        .unwrap()
+        .list()
+        .unwrap()
+        .clone();
+    let counts = frame.column("hist_counts").unwrap().list().unwrap().clone();
+    let mut by_service: BTreeMap<String, Vec<Histogram>> = BTreeMap::new();
+    for i in 0..frame.height() {
+        let b: Vec<f64> = bounds
+            .get_as_series(i)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        let c: Vec<f64> = counts
+            .get_as_series(i)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        by_service
+            .entry(services.get(i).unwrap().to_string())
+            .or_default()
+            .push(Histogram::new(b, c).unwrap());
+    }
+    for (service, exact) in expected["service_p95"].as_object().unwrap() {
+        let merged = Histogram::merge(&by_service[service]);
+        let p95 = merged.quantile(0.95).unwrap();
+        let exact = exact.as_f64().unwrap();
+        let error = (p95 - exact).abs() / exact;
+        println!(
+            "request_log: {service} two-day P95 from merged histograms {p95:.6} s, exact {exact:.6} s, \
+             relative error {:.4} %",
+            error * 100.0
+        );
+        assert!(error <= 0.01, "{service}: {p95} vs {exact}");
+    }
+}
+
+#[test]
+fn bad_records_are_reported_with_their_line_and_field_and_the_rest_load() {
+    let ws = Workspace::new();
+    ws.write(
+        "config.toml",
+        &CONFIG.replace(
+            "path = \"logs\"",
+            "path = \"logs\"\nmax_bad_row_fraction = 0.5",
+        ),
+    );
+    let mut csv = String::from("timestamp,service,endpoint,duration_ms,status\n");
+    for i in 0..8 {
+        csv.push_str(&format!("2026-11-02T10:0{i}:00Z,api,/x,{},200\n", 100 + i));
+    }
+    csv.push_str("yesterday,api,/x,100,200\n");
+    csv.push_str("2026-11-02T10:00:00Z,api,/x,-5,200\n");
+    csv.push_str("2026-11-02T10:00:00Z,api,/x,fast,200\n");
+    ws.write("logs/a.csv", &csv);
+    let run = ws.run(&["collect"]);
+    run.success();
+    for (line, field) in [(10, "timestamp"), (11, "duration_ms"), (12, "duration_ms")] {
+        assert!(
+            run.stderr.contains(&format!("a.csv:{line}: `{field}`")),
+            "line {line} ({field}) reported:\n{}",
+            run.stderr
+        );
+    }
+    let rows = duckdb_rows(&format!(
+        "SELECT sum(requests) FROM read_parquet('{}/latency/**/*.parquet')",
+        ws.path("store").display()
+    ));
+    assert_eq!(f(&rows[0][0]), 8.0);
+}
+
+#[test]
+fn a_file_without_a_duration_column_fails_and_stores_nothing() {
+    let ws = Workspace::new();
+    ws.write("config.toml", CONFIG);
+    ws.write(
+        "logs/a.csv",
+        "timestamp,service,latency\n2026-11-02T10:00:00Z,api,12\n",
+    );
+    let run = ws.run(&["collect"]);
+    ws.assert_collect_failed(
+        &run,
+        "logs",
+        "is not a request log: no `duration_ms` column",
+    );
+    assert!(ws.store_files().is_empty());
+}
