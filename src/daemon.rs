@@ -158,11 +158,10 @@ async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
         return false;
     };
     let first_cost = |s: &[Summary]| {
-        s.iter()
-            .map(|s| match s {
-                Summary::Cost(c) => c.as_ref().clone(),
-            })
-            .next()
+        s.iter().find_map(|s| match s {
+            Summary::Cost(c) => Some(c.as_ref().clone()),
+            Summary::Latency(_) => None,
+        })
     };
     if let Some(w) = first_cost(&week_analysis.summaries) {
         metrics.set_cost(&w, first_cost(&day_analysis.summaries).as_ref());

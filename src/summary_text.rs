@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use vitals_core::finding::Finding;
-use vitals_core::summary::{CostGroup, Summary};
+use vitals_core::summary::{CostGroup, LatencyStats, LatencySummary, Summary};
 
 pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
     let mut out = String::new();
@@ -63,6 +63,7 @@ pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
                 section(&mut out, &format!("by tag `{}`", c.tag_key), &c.by_tag);
                 section(&mut out, "top movers", &c.top_movers);
             }
+            Summary::Latency(l) => latency(&mut out, l),
         }
     }
     if !findings.is_empty() {
@@ -91,6 +92,56 @@ fn section(out: &mut String, title: &str, groups: &[CostGroup]) {
             out,
             "    {label:<48} {:>14.4} billed {:>14.4} effective {}  change {:+.4}",
             g.cost.current.billed, g.cost.current.effective, g.currency, g.cost.change.billed
+        );
+    }
+}
+
+fn latency(out: &mut String, l: &LatencySummary) {
+    let _ = writeln!(
+        out,
+        "latency summary `{}`: {}, data through {}",
+        l.analyzer,
+        l.period,
+        l.data_through
+            .map_or_else(|| "-".to_string(), |d| d.to_string())
+    );
+    if l.period_stats.is_empty() {
+        let _ = writeln!(out, "  no latency data in this period");
+    }
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{:.1}", v * 1e3));
+    let _ = writeln!(
+        out,
+        "  {:<40} {:>10} {:>7} {:>9} {:>9} {:>9} {:>6}  band",
+        "source / service / endpoint", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "apdex"
+    );
+    for s in &l.period_stats {
+        let LatencyStats {
+            source,
+            service,
+            endpoint,
+            ..
+        } = s;
+        let name = match endpoint {
+            Some(e) => format!("{source} / {service} / {e}"),
+            None => format!("{source} / {service}"),
+        };
+        let _ = writeln!(
+            out,
+            "  {name:<40} {:>10.0} {:>6.2}% {:>9} {:>9} {:>9} {:>6}  {}{}{}",
+            s.requests,
+            s.error_rate.unwrap_or(0.0) * 100.0,
+            ms(s.p50_s),
+            ms(s.p95_s),
+            ms(s.p99_s),
+            s.apdex
+                .map_or_else(|| "-".to_string(), |a| format!("{a:.3}")),
+            s.apdex_band.map_or("-", |b| b.as_str()),
+            if s.apdex_interpolated {
+                " (interpolated)"
+            } else {
+                ""
+            },
+            if s.low_traffic { " (low traffic)" } else { "" },
         );
     }
 }

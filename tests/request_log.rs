@@ -2,18 +2,14 @@
 //! gzipped CSV, JSON lines and Parquet, collected by `vitals collect`, and
 //! read back from the store by DuckDB. Per interval, service and endpoint the
 //! counts and Apdex counts must be equal and the quantiles equal DuckDB's
-//! `quantile_cont` to 1e-9; each service's two-day P95 from the merged
-//! histograms must be within the histograms' 1 % of the exact one.
+//! `quantile_cont` to 1e-9; each service's two-day P95 from `vitals
+//! analyze` (`latency_summary` merging the histograms) must be within the
+//! histograms' 1 % of the exact one.
 
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use chrono::NaiveDate;
-use polars::prelude::*;
 use serde_json::Value;
-use vitals_core::latency::Histogram;
-use vitals_core::period::DayRange;
-use vitals_core::{Dataset, Store};
 
 use crate::harness::{Workspace, duckdb_python, duckdb_rows, repo};
 
@@ -24,6 +20,9 @@ path = "store"
 [collectors.logs]
 type = "request_log"
 path = "logs"
+
+[analyzers.latency]
+type = "latency_summary"
 "#;
 
 /// Runs `tests/fixtures/request_logs.py` into the workspace; its JSON.
@@ -107,54 +106,61 @@ fn quantiles_counts_and_apdex_equal_duckdb_over_three_formats() {
     }
     println!("request_log: {checked} intervals equal DuckDB's counts, Apdex counts and quantiles");
 
-    // Two days merged from 5-minute histograms, per service.
-    let store = Store::open(ws.path("store")).unwrap();
-    let days = DayRange::new(
-        NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
-        NaiveDate::from_ymd_opt(2026, 11, 3).unwrap(),
-    );
-    let frame = store
-        .scan(Dataset::Latency, days)
+    // Two days merged from 5-minute histograms, per service, by
+    // `latency_summary`.
+    let run = ws.run(&[
+        "analyze",
+        "--since",
+        "2026-11-02",
+        "--until",
+        "2026-11-03",
+        "--format",
+        "json",
+    ]);
+    run.success();
+    let doc: Value = serde_json::from_str(&run.stdout).expect("analyze prints JSON");
+    let latency = doc["summaries"]
+        .as_array()
         .unwrap()
-        .select([col("service"), col("hist_bounds_s"), col("hist_counts")])
-        .collect()
-        .unwrap();
-    let services = frame.column("service").unwrap().str().unwrap().clone();
-    let bounds = frame
-        .column("hist_bounds_s")
-        .unwrap()
-        .list()
-        .unwrap()
-        .clone();
-    let counts = frame.column("hist_counts").unwrap().list().unwrap().clone();
-    let mut by_service: BTreeMap<String, Vec<Histogram>> = BTreeMap::new();
-    for i in 0..frame.height() {
-        let b: Vec<f64> = bounds
-            .get_as_series(i)
+        .iter()
+        .find(|s| s["kind"] == "latency")
+        .expect("a latency summary");
+    let service_p95 = |service: &str| {
+        let stats = latency["period_stats"]
+            .as_array()
             .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        let c: Vec<f64> = counts
-            .get_as_series(i)
-            .unwrap()
-            .f64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        by_service
-            .entry(services.get(i).unwrap().to_string())
-            .or_default()
-            .push(Histogram::new(b, c).unwrap());
+            .iter()
+            .find(|s| s["service"] == service && s["endpoint"].is_null())
+            .unwrap_or_else(|| panic!("no period stats for {service}"));
+        assert_eq!(stats["quantiles_from"], "histogram");
+        assert_eq!(stats["apdex_interpolated"], false);
+        (
+            stats["p95_s"].as_f64().unwrap(),
+            stats["apdex"].as_f64().unwrap(),
+        )
+    };
+    // Apdex over both days from the summed counts: DuckDB's counts again.
+    let mut counts: BTreeMap<String, [f64; 3]> = BTreeMap::new();
+    for e in intervals {
+        let c = counts
+            .entry(e[1].as_str().unwrap().to_string())
+            .or_default();
+        for (x, i) in c.iter_mut().zip([3, 5, 6]) {
+            *x += f(&e[i]);
+        }
     }
     for (service, exact) in expected["service_p95"].as_object().unwrap() {
-        let merged = Histogram::merge(&by_service[service]);
-        let p95 = merged.quantile(0.95).unwrap();
+        let (p95, apdex) = service_p95(service);
+        let [requests, satisfied, tolerating] = counts[service];
+        let want = (satisfied + tolerating / 2.0) / requests;
+        assert!(
+            (apdex - want).abs() < 1e-12,
+            "{service} Apdex {apdex} vs {want}"
+        );
         let exact = exact.as_f64().unwrap();
         let error = (p95 - exact).abs() / exact;
         println!(
-            "request_log: {service} two-day P95 from merged histograms {p95:.6} s, exact {exact:.6} s, \
+            "request_log: {service} two-day P95 (latency_summary, merged histograms) {p95:.6} s, exact {exact:.6} s, \
              relative error {:.4} %",
             error * 100.0
         );

@@ -664,6 +664,7 @@ mod tests {
         assert!(out.findings.is_empty());
         match out.summaries.into_iter().next().unwrap() {
             Summary::Cost(c) => *c,
+            other => panic!("expected a cost summary, got {other:?}"),
         }
     }
 

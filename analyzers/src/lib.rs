@@ -6,6 +6,7 @@ pub mod changepoint;
 pub mod cost_anomaly;
 mod cost_summary;
 mod error;
+pub mod latency_summary;
 pub mod registry;
 #[cfg(test)]
 mod test_rng;

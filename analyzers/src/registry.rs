@@ -6,11 +6,12 @@ use vitals_core::config::{
 };
 
 use crate::analyzer::Analyzer;
-use crate::{cost_anomaly, cost_summary};
+use crate::{cost_anomaly, cost_summary, latency_summary};
 
 const REGISTRY: &[(&str, Build<Box<dyn Analyzer>>)] = &[
     ("cost_summary", cost_summary::build),
     ("cost_anomaly", cost_anomaly::build),
+    ("latency_summary", latency_summary::build),
 ];
 
 /// The known analyzer types, in registry order.

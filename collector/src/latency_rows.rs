@@ -35,6 +35,7 @@ pub struct LatencyFrameBuilder {
     service: Vec<String>,
     endpoint: Vec<Option<String>>,
     numbers: [Vec<Option<f64>>; 9],
+    interpolated: Vec<Option<bool>>,
     bounds: Vec<Option<Series>>,
     counts: Vec<Option<Series>>,
 }
@@ -87,6 +88,7 @@ impl LatencyFrameBuilder {
         for (buf, v) in self.numbers.iter_mut().zip(numbers) {
             buf.push(v);
         }
+        self.interpolated.push(a.map(|a| a.interpolated));
         match row.histogram {
             Some(h) => {
                 let (b, c) = h.into_parts();
@@ -120,6 +122,7 @@ impl LatencyFrameBuilder {
         for (name, values) in NUMBER_COLUMNS.into_iter().zip(self.numbers) {
             columns.push(Column::new(name.into(), values));
         }
+        columns.push(Column::new("apdex_interpolated".into(), self.interpolated));
         for (name, values) in [("hist_bounds_s", self.bounds), ("hist_counts", self.counts)] {
             let chunked: ListChunked = values.into_iter().collect();
             columns.push(

@@ -21,6 +21,7 @@ pub enum ColumnType {
     /// Naive microsecond datetime; by convention always UTC.
     Datetime,
     ListFloat64,
+    Boolean,
 }
 
 impl ColumnType {
@@ -31,6 +32,7 @@ impl ColumnType {
             ColumnType::Int64 => DataType::Int64,
             ColumnType::Datetime => DataType::Datetime(TimeUnit::Microseconds, None),
             ColumnType::ListFloat64 => DataType::List(Box::new(DataType::Float64)),
+            ColumnType::Boolean => DataType::Boolean,
         }
     }
 }
@@ -47,7 +49,7 @@ const fn col(name: &'static str, ty: ColumnType, nullable: bool) -> ColumnSpec {
     ColumnSpec { name, ty, nullable }
 }
 
-use ColumnType::{Datetime, Float64, Int64, ListFloat64, String as Str};
+use ColumnType::{Boolean, Datetime, Float64, Int64, ListFloat64, String as Str};
 
 /// Cost: FOCUS 1.2 column semantics, snake_case names, one row per charge.
 const COST: &[ColumnSpec] = &[
@@ -97,6 +99,9 @@ const LATENCY: &[ColumnSpec] = &[
     col("apdex_satisfied", Float64, true),
     col("apdex_tolerating", Float64, true),
     col("apdex_frustrated", Float64, true),
+    // The counts were interpolated inside a histogram bucket (T or 4T is not
+    // a bucket bound), not counted.
+    col("apdex_interpolated", Boolean, true),
     col("hist_bounds_s", ListFloat64, true),
     col("hist_counts", ListFloat64, true),
     col("p50_s", Float64, true),
@@ -320,7 +325,9 @@ mod tests {
                 ColumnType::Float64 => Column::new(spec.name.into(), [1.5f64]),
                 ColumnType::Int64 => Column::new(spec.name.into(), [1i64]),
                 ColumnType::String => Column::new(spec.name.into(), ["x"]),
-                ColumnType::ListFloat64 => unreachable!("cost has no list columns"),
+                ColumnType::ListFloat64 | ColumnType::Boolean => {
+                    unreachable!("cost has no list or boolean columns")
+                }
             };
             cols.push(c);
         }

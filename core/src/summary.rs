@@ -7,6 +7,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::latency::ApdexBand;
 use crate::period::DayRange;
 
 /// Everything an analyzer can summarize.
@@ -14,6 +15,7 @@ use crate::period::DayRange;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Summary {
     Cost(Box<CostSummary>),
+    Latency(Box<LatencySummary>),
 }
 
 /// Billed (invoiced) and effective (amortized, after discounts) cost.
@@ -186,6 +188,65 @@ pub struct CostSummary {
     /// Per day, provider and service, over the previous and current periods.
     pub daily: Vec<DailyCost>,
     pub month_to_date: Option<MonthToDate>,
+}
+
+/// Where a row's quantiles come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantileOrigin {
+    /// The source's own quantiles for exactly this span (one stored
+    /// interval): exact for raw samples.
+    Source,
+    /// Histograms of the span's intervals, merged (Prometheus's rule).
+    Histogram,
+    /// Neither: intervals without histograms cannot be combined, since
+    /// quantiles are never averaged.
+    Unavailable,
+}
+
+/// Latency of one service, or of one endpoint of it, over a span (one day,
+/// or the whole period), as one source saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencyStats {
+    pub source: String,
+    pub service: String,
+    /// `None`: every request of the service.
+    pub endpoint: Option<String>,
+    /// `None`: the whole period.
+    pub day: Option<NaiveDate>,
+    pub requests: f64,
+    /// Requests per second over the seconds the source's intervals cover.
+    pub request_rate_per_s: Option<f64>,
+    pub errors: f64,
+    /// `errors / requests`; absent without requests.
+    pub error_rate: Option<f64>,
+    pub p50_s: Option<f64>,
+    pub p95_s: Option<f64>,
+    pub p99_s: Option<f64>,
+    pub quantiles_from: QuantileOrigin,
+    /// The service's Apdex threshold.
+    pub apdex_t_s: f64,
+    pub apdex: Option<f64>,
+    pub apdex_band: Option<ApdexBand>,
+    /// The Apdex counts were interpolated inside histogram buckets.
+    pub apdex_interpolated: bool,
+    /// Fewer requests than the analyzer's `min_requests`: figures are shown
+    /// but not to be trusted (nor alerted on).
+    pub low_traffic: bool,
+}
+
+/// The `latency_summary` analyzer's output for one period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencySummary {
+    pub analyzer: String,
+    pub period: DayRange,
+    /// The latest day with latency data in the store, if any.
+    pub data_through: Option<NaiveDate>,
+    pub min_requests: f64,
+    /// Per service (endpoint `None`) and per endpoint, over the period.
+    pub period_stats: Vec<LatencyStats>,
+    /// The same per day.
+    pub daily: Vec<LatencyStats>,
 }
 
 #[cfg(test)]

@@ -161,8 +161,9 @@ impl WeeklyCostReport {
         input
             .summaries
             .iter()
-            .map(|s| match s {
-                Summary::Cost(c) => c.as_ref(),
+            .filter_map(|s| match s {
+                Summary::Cost(c) => Some(c.as_ref()),
+                Summary::Latency(_) => None,
             })
             .find(|c| wanted.is_none_or(|w| w == c.analyzer))
             .ok_or_else(|| ReportError::MissingInput {
