@@ -12,9 +12,11 @@ cd "$(dirname "$0")/.."
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-# Debian packages: promtool (from `prometheus`) checks the /metrics format.
+# Debian packages: `prometheus` brings promtool, which checks the /metrics
+# format and backfills history, and the Prometheus server the `prometheus`
+# collector is tested against.
 apt_packages=()
-command -v promtool >/dev/null 2>&1 || apt_packages+=(prometheus)
+{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || apt_packages+=(prometheus)
 if ((${#apt_packages[@]})); then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -264,15 +264,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A plain HTTP/1.1 GET; returns (status, body).
+/// A plain HTTP/1.0 GET (so the body is never chunked); returns (status,
+/// body).
 pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     let status = buf
@@ -285,4 +283,20 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+/// Runs the fixture script `tests/fixtures/NAME` with the test Python and
+/// `args`; what it prints, as JSON.
+pub fn fixture_json(name: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let out = Command::new(duckdb_python())
+        .arg(repo().join("tests/fixtures").join(name))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running tests/fixtures/{name}: {e}"));
+    assert!(
+        out.status.success(),
+        "{name} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("JSON from {name}: {e}"))
 }

@@ -570,3 +570,77 @@ fn serve(
     }
     Ok(())
 }
+
+/// A Prometheus server (Debian's `prometheus` package) on history that
+/// `promtool tsdb create-blocks-from openmetrics` backfilled from a file.
+pub struct PrometheusServer {
+    pub port: u16,
+    _process: Process,
+}
+
+impl PrometheusServer {
+    /// Backfills `openmetrics` into a new data directory and serves it.
+    pub fn start_with_history(openmetrics: &Path) -> PrometheusServer {
+        let scratch = tempfile::tempdir().unwrap();
+        let data = scratch.path().join("data");
+        let out = Command::new(crate::harness::promtool())
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(openmetrics)
+            .arg(&data)
+            .output()
+            .expect("running promtool");
+        assert!(
+            out.status.success(),
+            "promtool backfill failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = scratch.path().join("prometheus.yml");
+        std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
+        let port = free_port();
+        let binary = crate::harness::promtool().with_file_name("prometheus");
+        let mut command = Command::new(binary);
+        command
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            // The history is fixed in the past: keep it all.
+            .arg("--storage.tsdb.retention.time=36500d")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        let process = start("prometheus", command, scratch, || {
+            crate::harness::http_get(port, "/-/ready").is_ok_and(|(s, _)| s == 200)
+        });
+        PrometheusServer {
+            port,
+            _process: process,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A PromQL instant query at `time` (epoch seconds): the result vector.
+    pub fn query(&self, promql: &str, time: i64) -> Vec<Value> {
+        let path = format!("/api/v1/query?query={}&time={time}", url_encode(promql));
+        let (status, body) =
+            crate::harness::http_get(self.port, &path).expect("querying Prometheus");
+        assert_eq!(status, 200, "`{promql}`: {body}");
+        let doc: Value = serde_json::from_str(&body).expect("Prometheus answers JSON");
+        doc["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

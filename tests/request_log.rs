@@ -7,11 +7,10 @@
 //! histograms' 1 % of the exact one.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::harness::{Workspace, duckdb_python, duckdb_rows, repo};
+use crate::harness::{Workspace, duckdb_rows, fixture_json};
 
 const CONFIG: &str = r#"
 [store]
@@ -24,21 +23,6 @@ path = "logs"
 [analyzers.latency]
 type = "latency_summary"
 "#;
-
-/// Runs `tests/fixtures/request_logs.py` into the workspace; its JSON.
-fn generate(ws: &Workspace) -> Value {
-    let out = Command::new(duckdb_python())
-        .arg(repo().join("tests/fixtures/request_logs.py"))
-        .arg(ws.dir.path())
-        .output()
-        .expect("running tests/fixtures/request_logs.py");
-    assert!(
-        out.status.success(),
-        "request_logs.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON from request_logs.py")
-}
 
 type Key = (String, String, String);
 
@@ -53,7 +37,7 @@ fn f(v: &Value) -> f64 {
 fn quantiles_counts_and_apdex_equal_duckdb_over_three_formats() {
     let ws = Workspace::new();
     ws.write("config.toml", CONFIG);
-    let expected = generate(&ws);
+    let expected = fixture_json("request_logs.py", &[ws.dir.path().as_os_str()]);
     let run = ws.run(&["collect"]);
     run.success();
     assert!(run.stdout.contains("from 3 file(s)"), "{}", run.stdout);

@@ -1,7 +1,7 @@
 //! Integration tests: the real `vitals` binary against real files and peers.
 //!
-//! Peers (DuckDB as the cost oracle, promtool, moto, bqemulator,
-//! gcp-storage-emulator) are installed by `scripts/test.sh`; a test that
+//! Peers (DuckDB as the cost oracle, Prometheus and promtool, moto,
+//! bqemulator, gcp-storage-emulator) are installed by `scripts/test.sh`; a test that
 //! cannot find one fails and says how to install it.
 
 mod harness;
@@ -16,5 +16,6 @@ mod daemon;
 mod focus_remote;
 mod four_roads;
 mod gcp_billing_export;
+mod prometheus;
 mod report;
 mod request_log;

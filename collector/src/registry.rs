@@ -6,7 +6,7 @@ use vitals_core::config::{
 };
 
 use crate::collector::Collector;
-use crate::{aws_cost_explorer, aws_cur, focus_file, gcp_billing_export, request_log};
+use crate::{aws_cost_explorer, aws_cur, focus_file, gcp_billing_export, prometheus, request_log};
 
 const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
     ("focus_file", focus_file::build),
@@ -14,6 +14,7 @@ const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
     ("aws_cur", aws_cur::build),
     ("gcp_billing_export", gcp_billing_export::build),
     ("request_log", request_log::build),
+    ("prometheus", prometheus::build),
 ];
 
 /// The known collector types, in registry order.
@@ -48,6 +49,7 @@ mod tests {
             // File collectors need a `path`; the others build from defaults.
             let extra = match ty {
                 "focus_file" | "request_log" => "\npath = \"p\"",
+                "prometheus" => "\nendpoint_url = \"http://127.0.0.1:9090\"",
                 "aws_cur" => "\npath = \"s3://bucket/prefix/export\"",
                 "gcp_billing_export" => "\ntable = \"p.d.gcp_billing_export_v1_X\"",
                 _ => "",

@@ -38,7 +38,7 @@ use crate::csv_records::CsvRecords;
 use crate::error::CollectError;
 use crate::focus::parse_timestamp;
 use crate::focus_file::{days_in, local_files, read_prefix};
-use crate::latency_rows::{LatencyFrameBuilder, LatencyRow};
+use crate::latency_rows::{LatencyFrameBuilder, LatencyRow, interval_seconds};
 use crate::tally::FileTally;
 
 /// `[collectors.NAME] type = "request_log"`.
@@ -175,25 +175,7 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
     if let Err(e) = glob::Pattern::new(&c.path) {
         return Err(config.error(Some("path"), format!("invalid glob pattern: {e}")));
     }
-    let interval = humantime::parse_duration(&c.interval).map_err(|e| {
-        config.error(
-            Some("interval"),
-            format!(
-                "invalid duration `{}`: {e} (e.g. `1m`, `5m`, `1h`)",
-                c.interval
-            ),
-        )
-    })?;
-    let secs = interval.as_secs();
-    if interval.subsec_nanos() != 0 || secs == 0 || 86_400 % secs != 0 {
-        return Err(config.error(
-            Some("interval"),
-            format!(
-                "`{}` must be a whole number of seconds that divides a day (e.g. `1m`, `5m`, `1h`)",
-                c.interval
-            ),
-        ));
-    }
+    let secs = interval_seconds(config, &c.interval)?;
     if !(c.apdex_t_s > 0.0 && c.apdex_t_s.is_finite()) {
         return Err(config.error(Some("apdex_t_s"), "must be a positive number of seconds"));
     }
@@ -214,7 +196,7 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
             columns: c.columns,
             per_second: c.duration_unit.per_second(),
             service: c.service,
-            interval_us: secs as i64 * 1_000_000,
+            interval_us: secs * 1_000_000,
             apdex_t_s: c.apdex_t_s,
             error_status_min: c.error_status_min,
             max_bad_row_fraction: c.max_bad_row_fraction,

@@ -1,0 +1,568 @@
+//! `prometheus`: latency histograms from a Prometheus server's HTTP API.
+//!
+//! For each day of the window, three `query_range` calls at the interval as
+//! step: the histogram's `_bucket` series, its `_count` series, and the
+//! `_count` series that match the error selector, each raw (not summed), so
+//! that every series is differenced on its own. The increase of a series
+//! over an interval is the difference of its values at the interval's two
+//! ends; a value below the one before is a counter reset, after which the
+//! new value is the increase (as `increase()` reads resets). Unlike
+//! `increase()`, nothing is extrapolated to the window's edges, so the
+//! intervals of a day add up exactly to the day, and the days to the week.
+//!
+//! A series missing at a step (no sample within Prometheus's lookback) or
+//! whose value is NaN resumes at its next value: the increase across the gap
+//! is counted in the interval in which the series comes back. A series'
+//! first value of the day has nothing before it and counts nothing.
+//!
+//! Per interval, service and endpoint (the grouping labels), the bucket
+//! increases of all series are added per `le` into one histogram (made
+//! monotonic as `histogram_quantile` does), requests from `_count`, errors
+//! from the error selector. Apdex at `apdex_t_s` is read off the histogram;
+//! where T or 4T is not a bucket bound it is interpolated inside the bucket
+//! as `histogram_quantile` would, and the row says so.
+//!
+//! Native histograms are not read yet: a series that has them is reported as
+//! a warning and left out.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use vitals_core::Dataset;
+use vitals_core::config::{ComponentConfig, ConfigErrors, Secret};
+use vitals_core::latency::Histogram;
+
+use crate::aws;
+use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
+use crate::error::CollectError;
+use crate::focus_file::days_in;
+use crate::http_retry;
+use crate::latency_rows::{LatencyFrameBuilder, LatencyRow, interval_seconds};
+
+const API: &str = "Prometheus query_range";
+
+/// `[collectors.NAME] type = "prometheus"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// The server's base URL, e.g. `http://prometheus:9090`.
+    pub endpoint_url: String,
+    /// The classic histogram's name, without `_bucket`. Default
+    /// `http_request_duration_seconds`.
+    #[serde(default = "default_metric")]
+    pub metric: String,
+    /// The label that names the service. Default `service`.
+    #[serde(default = "default_service_label")]
+    pub service_label: String,
+    /// A label that names the endpoint (e.g. `handler`, `route`); without
+    /// it, rows are per service.
+    pub endpoint_label: Option<String>,
+    /// Extra label matchers for every query, e.g. `job="api", env="prod"`.
+    pub selector: Option<String>,
+    /// Matchers that pick the error requests among `_count`'s series.
+    /// Default `code=~"5.."`.
+    #[serde(default = "default_error_selector")]
+    pub error_selector: String,
+    /// The interval (and query step), e.g. `1m`, `5m` (default); it must
+    /// divide a day.
+    #[serde(default = "default_interval")]
+    pub interval: String,
+    /// Apdex threshold T in seconds. Default 0.5.
+    #[serde(default = "default_apdex_t_s")]
+    pub apdex_t_s: f64,
+    /// Days read per run without `--since`/`--until`, today (to its last
+    /// complete interval) included. Default 2.
+    #[serde(default = "default_lookback_days")]
+    pub lookback_days: u32,
+    /// Sent as `Authorization: Bearer …` (managed Prometheus, proxies).
+    pub bearer_token: Option<Secret>,
+    /// Attempts per request, the first included; connection failures, 429
+    /// and 5xx are retried with jittered backoff. Default 5.
+    #[serde(default = "aws::default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_metric() -> String {
+    "http_request_duration_seconds".into()
+}
+
+fn default_service_label() -> String {
+    "service".into()
+}
+
+fn default_error_selector() -> String {
+    "code=~\"5..\"".into()
+}
+
+fn default_interval() -> String {
+    "5m".into()
+}
+
+fn default_apdex_t_s() -> f64 {
+    0.5
+}
+
+fn default_lookback_days() -> u32 {
+    2
+}
+
+#[derive(Debug)]
+pub struct Prometheus {
+    name: String,
+    config: PrometheusConfig,
+    step_s: i64,
+    http: reqwest::Client,
+}
+
+/// Builds a `prometheus` collector from its config table (no I/O).
+pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
+    let c: PrometheusConfig = config.parse()?;
+    aws::check(config, Some(&c.endpoint_url), c.max_attempts)?;
+    let step_s = interval_seconds(config, &c.interval)?;
+    if !(c.apdex_t_s > 0.0 && c.apdex_t_s.is_finite()) {
+        return Err(config.error(Some("apdex_t_s"), "must be a positive number of seconds"));
+    }
+    if !(1..=60).contains(&c.lookback_days) {
+        return Err(config.error(Some("lookback_days"), "must be between 1 and 60"));
+    }
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':')
+    };
+    if !name_ok(&c.metric) {
+        return Err(config.error(
+            Some("metric"),
+            format!("`{}` is not a metric name", c.metric),
+        ));
+    }
+    for (key, label) in [
+        ("service_label", Some(&c.service_label)),
+        ("endpoint_label", c.endpoint_label.as_ref()),
+    ] {
+        if let Some(l) = label
+            && (!name_ok(l) || l.contains(':'))
+        {
+            return Err(config.error(Some(key), format!("`{l}` is not a label name")));
+        }
+    }
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(120))
+        .build()
+        .map_err(|e| config.error(None, format!("building the HTTP client: {e}")))?;
+    Ok(Box::new(Prometheus {
+        name: config.name.clone(),
+        step_s,
+        config: c,
+        http,
+    }))
+}
+
+/// `metric{a, b}` from the non-empty matcher lists.
+fn selector(metric: &str, matchers: &[Option<&str>]) -> String {
+    let parts: Vec<&str> = matchers
+        .iter()
+        .flatten()
+        .map(|m| m.trim().trim_matches(',').trim())
+        .filter(|m| !m.is_empty())
+        .collect();
+    format!("{metric}{{{}}}", parts.join(", "))
+}
+
+#[derive(Debug, Deserialize)]
+struct Response {
+    status: String,
+    data: Option<Data>,
+    error: Option<String>,
+    #[serde(rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    warnings: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Data {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: Vec<Series>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Series {
+    metric: BTreeMap<String, String>,
+    #[serde(default)]
+    values: Vec<(f64, String)>,
+    #[serde(default)]
+    histograms: Vec<serde_json::Value>,
+}
+
+/// A Prometheus sample value: a float, `NaN`, `+Inf` or `-Inf`.
+fn sample_value(s: &str) -> Option<f64> {
+    match s {
+        "NaN" => Some(f64::NAN),
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        _ => s.parse().ok(),
+    }
+}
+
+/// Increase per interval of one counter series sampled at the steps of a
+/// day: `(interval index, increase)`.
+fn increases(
+    values: &[(f64, String)],
+    start_s: i64,
+    step_s: i64,
+) -> Result<Vec<(usize, f64)>, String> {
+    let mut out = Vec::new();
+    let mut last: Option<f64> = None;
+    for (ts, raw) in values {
+        let v = sample_value(raw).ok_or_else(|| format!("sample value `{raw}` is not a number"))?;
+        if !v.is_finite() {
+            continue;
+        }
+        let offset = ts - start_s as f64;
+        let k = (offset / step_s as f64).round() as i64;
+        if k <= 0 {
+            last = Some(v);
+            continue;
+        }
+        if let Some(prev) = last {
+            let inc = if v >= prev { v - prev } else { v };
+            out.push(((k - 1) as usize, inc));
+        }
+        last = Some(v);
+    }
+    Ok(out)
+}
+
+type GroupKey = (String, Option<String>);
+
+/// Increases of one day, per group and interval.
+#[derive(Default)]
+struct DayTally {
+    /// Per `le` (as its text and value), the summed cumulative increase.
+    buckets: BTreeMap<(GroupKey, usize), HashMap<String, f64>>,
+    requests: BTreeMap<(GroupKey, usize), f64>,
+    errors: BTreeMap<(GroupKey, usize), f64>,
+    bounds: BTreeMap<GroupKey, BTreeSet<String>>,
+}
+
+impl Prometheus {
+    fn group(&self, labels: &BTreeMap<String, String>) -> Option<GroupKey> {
+        let service = labels.get(&self.config.service_label)?.clone();
+        let endpoint = self
+            .config
+            .endpoint_label
+            .as_ref()
+            .and_then(|l| labels.get(l).cloned());
+        Some((service, endpoint))
+    }
+
+    async fn query_range(
+        &self,
+        query: &str,
+        start_s: i64,
+        end_s: i64,
+        page: usize,
+    ) -> Result<Vec<Series>, CollectError> {
+        let url = format!(
+            "{}/api/v1/query_range",
+            self.config.endpoint_url.trim_end_matches('/')
+        );
+        let params = [
+            ("query", query.to_string()),
+            ("start", start_s.to_string()),
+            ("end", end_s.to_string()),
+            ("step", self.step_s.to_string()),
+        ];
+        let response = http_retry::send(self.config.max_attempts, API, page, || {
+            let r = self.http.get(&url).query(&params);
+            match &self.config.bearer_token {
+                Some(t) => r.bearer_auth(t.expose()),
+                None => r,
+            }
+        })
+        .await?;
+        let bad = |message: String| CollectError::BadResponse {
+            api: API,
+            page,
+            message: format!("`{query}`: {message}"),
+        };
+        let body: Response = response
+            .json()
+            .await
+            .map_err(|e| bad(format!("not the documented JSON: {e}")))?;
+        if body.status != "success" {
+            return Err(bad(format!(
+                "{}: {}",
+                body.error_type.as_deref().unwrap_or("error"),
+                body.error.as_deref().unwrap_or("no message")
+            )));
+        }
+        for w in &body.warnings {
+            tracing::warn!(collector = %self.name, "Prometheus warns about `{query}`: {w}");
+        }
+        let data = body.data.ok_or_else(|| bad("no `data`".into()))?;
+        if data.result_type != "matrix" {
+            return Err(bad(format!(
+                "expected a matrix, got a {}",
+                data.result_type
+            )));
+        }
+        Ok(data.result)
+    }
+
+    async fn collect_day(
+        &self,
+        day: NaiveDate,
+        end_limit_s: i64,
+        rows: &mut LatencyFrameBuilder,
+        report: &mut CollectReport,
+    ) -> Result<(), CollectError> {
+        let start_s = day
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+            .timestamp();
+        let end_s = (start_s + 86_400).min(end_limit_s);
+        if end_s <= start_s {
+            return Ok(());
+        }
+        let m = &self.config.metric;
+        let base = self.config.selector.as_deref();
+        let queries = [
+            selector(&format!("{m}_bucket"), &[base]),
+            selector(&format!("{m}_count"), &[base]),
+            selector(
+                &format!("{m}_count"),
+                &[base, Some(self.config.error_selector.as_str())],
+            ),
+        ];
+        let mut tally = DayTally::default();
+        let mut unlabeled = 0usize;
+        let mut native = 0usize;
+        for (i, query) in queries.iter().enumerate() {
+            let page = report.pages + 1;
+            let series = self.query_range(query, start_s, end_s, page).await?;
+            report.pages += 1;
+            for s in series {
+                if !s.histograms.is_empty() {
+                    native += 1;
+                    continue;
+                }
+                let Some(key) = self.group(&s.metric) else {
+                    unlabeled += 1;
+                    continue;
+                };
+                let incs = increases(&s.values, start_s, self.step_s).map_err(|message| {
+                    CollectError::BadResponse {
+                        api: API,
+                        page,
+                        message: format!("`{query}`: {message}"),
+                    }
+                })?;
+                match i {
+                    0 => {
+                        let Some(le) = s.metric.get("le").cloned() else {
+                            unlabeled += 1;
+                            continue;
+                        };
+                        tally
+                            .bounds
+                            .entry(key.clone())
+                            .or_default()
+                            .insert(le.clone());
+                        for (k, inc) in incs {
+                            *tally
+                                .buckets
+                                .entry((key.clone(), k))
+                                .or_default()
+                                .entry(le.clone())
+                                .or_default() += inc;
+                        }
+                    }
+                    1 => {
+                        for (k, inc) in incs {
+                            *tally.requests.entry((key.clone(), k)).or_default() += inc;
+                        }
+                    }
+                    _ => {
+                        for (k, inc) in incs {
+                            *tally.errors.entry((key.clone(), k)).or_default() += inc;
+                        }
+                    }
+                }
+            }
+        }
+        if unlabeled > 0 {
+            report.warnings.push(format!(
+                "{day}: {unlabeled} series without the `{}` (or `le`) label left out",
+                self.config.service_label
+            ));
+        }
+        if native > 0 {
+            report.warnings.push(format!(
+                "{day}: {native} native-histogram series left out (not supported yet)"
+            ));
+        }
+        self.rows(day, start_s, tally, rows, report);
+        Ok(())
+    }
+
+    fn rows(
+        &self,
+        day: NaiveDate,
+        start_s: i64,
+        mut tally: DayTally,
+        out: &mut LatencyFrameBuilder,
+        report: &mut CollectReport,
+    ) {
+        let keys: BTreeSet<(GroupKey, usize)> = tally
+            .buckets
+            .keys()
+            .chain(tally.requests.keys())
+            .cloned()
+            .collect();
+        let mut bad_histograms = 0usize;
+        for key in keys {
+            let histogram = tally.buckets.remove(&key).and_then(|by_le| {
+                let les = tally.bounds.get(&key.0)?;
+                let mut pairs: Vec<(f64, f64)> = les
+                    .iter()
+                    .filter_map(|le| {
+                        sample_value(le).map(|b| (b, by_le.get(le).copied().unwrap_or(0.0)))
+                    })
+                    .collect();
+                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let (bounds, cumulative): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+                let h = Histogram::from_cumulative(bounds, &cumulative).ok();
+                if h.is_none()
+                    || !h
+                        .as_ref()
+                        .is_some_and(|h| h.bounds().last() == Some(&f64::INFINITY))
+                {
+                    bad_histograms += 1;
+                    return None;
+                }
+                h
+            });
+            let requests = tally
+                .requests
+                .get(&key)
+                .copied()
+                .or_else(|| histogram.as_ref().map(Histogram::total))
+                .unwrap_or(0.0);
+            let errors = tally.errors.get(&key).copied().unwrap_or(0.0);
+            let ((service, endpoint), k) = key;
+            let ts = DateTime::from_timestamp(start_s + k as i64 * self.step_s, 0)
+                .unwrap_or_default()
+                .naive_utc();
+            let t = self.config.apdex_t_s;
+            out.push(LatencyRow {
+                ts,
+                interval_s: self.step_s,
+                service,
+                endpoint,
+                requests,
+                errors,
+                apdex: histogram
+                    .as_ref()
+                    .filter(|h| h.total() > 0.0)
+                    .map(|h| (t, h.apdex(t))),
+                histogram,
+                p50_s: None,
+                p95_s: None,
+                p99_s: None,
+            });
+        }
+        if bad_histograms > 0 {
+            report.warnings.push(format!(
+                "{day}: {bad_histograms} interval histogram(s) without a `+Inf` bucket or with bad `le` values stored without buckets"
+            ));
+        }
+    }
+}
+
+#[async_trait]
+impl Collector for Prometheus {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn type_name(&self) -> &'static str {
+        "prometheus"
+    }
+
+    fn dataset(&self) -> Dataset {
+        Dataset::Latency
+    }
+
+    async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError> {
+        let now = Utc::now().timestamp();
+        // The last complete interval ends here.
+        let end_limit_s = now - now.rem_euclid(self.step_s);
+        // Today is included: latency is wanted while it happens.
+        let window = CollectWindow {
+            today: window.today + chrono::Duration::days(1),
+            ..window
+        };
+        let mut builder = LatencyFrameBuilder::new();
+        let mut report = CollectReport::default();
+        if let Some(range) = window.days_or_last(self.config.lookback_days) {
+            for day in range.days() {
+                self.collect_day(day, end_limit_s, &mut builder, &mut report)
+                    .await?;
+            }
+        }
+        report.rows = builder.len();
+        let frame = builder.finish(&self.name)?;
+        let days = days_in(&frame, Dataset::Latency)?;
+        Ok(Collected {
+            frame,
+            days,
+            report,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(points: &[(i64, &str)]) -> Vec<(f64, String)> {
+        points
+            .iter()
+            .map(|(t, v)| (*t as f64, v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn increases_handle_resets_gaps_and_nan() {
+        let v = values(&[
+            (0, "10"),
+            (300, "15"),
+            (600, "3"), // reset: 3 new requests
+            (900, "NaN"),
+            // 1200 missing
+            (1500, "9"), // 6 more across the gap, counted at (1200, 1500]
+        ]);
+        assert_eq!(
+            increases(&v, 0, 300).unwrap(),
+            vec![(0, 5.0), (1, 3.0), (4, 6.0)]
+        );
+        assert!(increases(&values(&[(0, "x")]), 0, 300).is_err());
+    }
+
+    #[test]
+    fn selectors_join_matchers() {
+        assert_eq!(
+            selector("m_count", &[Some("job=\"api\", "), Some("code=~\"5..\"")]),
+            "m_count{job=\"api\", code=~\"5..\"}"
+        );
+        assert_eq!(selector("m_bucket", &[None]), "m_bucket{}");
+    }
+}
