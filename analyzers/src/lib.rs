@@ -7,6 +7,7 @@ pub mod cost_anomaly;
 mod cost_summary;
 mod error;
 pub mod latency_summary;
+pub mod p95_regression;
 pub mod registry;
 #[cfg(test)]
 mod test_rng;
