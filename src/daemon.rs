@@ -137,7 +137,36 @@ async fn collect_cycle(app: &Arc<App>, metrics: &Metrics) -> bool {
     let outcomes = pipeline::collect(app, metrics, window, None).await;
     let mut ok = outcomes.iter().all(|o| o.result.is_ok());
     ok &= refresh_cost_metrics(app, metrics).await;
+    ok &= refresh_latency_metrics(app, metrics).await;
     ok
+}
+
+/// Sets the latency gauges from the 7 days up to the latest day with
+/// latency data.
+async fn refresh_latency_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
+    let latest = match pipeline::latest_day(app, vitals_core::Dataset::Latency).await {
+        Ok(Some(day)) => day,
+        Ok(None) => return true,
+        Err(e) => {
+            tracing::error!("reading the store: {e:#}");
+            return false;
+        }
+    };
+    let week = DayRange {
+        start: latest - chrono::Duration::days(6),
+        end: latest,
+    };
+    let Ok(analysis) = pipeline::analyze(app, metrics, week).await else {
+        return false;
+    };
+    let summary = analysis.summaries.iter().find_map(|s| match s {
+        Summary::Latency(l) => Some(l.as_ref()),
+        Summary::Cost(_) => None,
+    });
+    if let Some(summary) = summary {
+        metrics.set_latency(summary, latest, &analysis.findings);
+    }
+    analysis.failures.is_empty()
 }
 
 /// Sets the cost gauges from the latest complete week and the latest day.

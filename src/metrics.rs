@@ -10,7 +10,7 @@ use prometheus::{
     CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
-use vitals_core::summary::CostSummary;
+use vitals_core::summary::{CostSummary, LatencyStats, LatencySummary};
 
 pub const BUILD_INFO: &str = "vitals_build_info";
 pub const COLLECTOR_RUNS: &str = "vitals_collector_runs_total";
@@ -32,6 +32,9 @@ pub const COST_DATA_THROUGH: &str = "vitals_cost_data_through_timestamp_seconds"
 pub const COST_ANOMALIES: &str = "vitals_cost_anomalies";
 pub const COST_WEEK_CREDITS: &str = "vitals_cost_week_credits";
 pub const COST_WEEK_USAGE_BY_PRICING: &str = "vitals_cost_week_usage_effective_by_pricing_category";
+pub const LATENCY_P95: &str = "vitals_latency_p95_seconds";
+pub const APDEX: &str = "vitals_apdex_ratio";
+pub const LATENCY_REGRESSIONS: &str = "vitals_latency_regressions_open";
 pub const UP: &str = "vitals_ready";
 
 /// Every metric name, for the naming and dashboard tests.
@@ -57,11 +60,18 @@ pub const ALL: &[&str] = &[
     COST_ANOMALIES,
     COST_WEEK_CREDITS,
     COST_WEEK_USAGE_BY_PRICING,
+    LATENCY_P95,
+    APDEX,
+    LATENCY_REGRESSIONS,
     UP,
 ];
 
 /// Services per provider that get their own series; the rest are `other`.
 pub const MAX_SERVICES_PER_PROVIDER: usize = 20;
+
+/// Services with latency series, the busiest first; quantiles cannot be
+/// summed into an `other`, so the rest have none.
+pub const MAX_LATENCY_SERVICES: usize = 200;
 
 /// The registry and every metric in it.
 #[derive(Clone)]
@@ -86,6 +96,9 @@ pub struct Metrics {
     cost_anomalies: IntGaugeVec,
     cost_week_credits: GaugeVec,
     cost_week_usage_by_pricing: GaugeVec,
+    latency_p95: GaugeVec,
+    apdex: GaugeVec,
+    latency_regressions: IntGaugeVec,
     pub ready: IntGauge,
 }
 
@@ -143,6 +156,14 @@ impl Metrics {
             &["provider", "severity"],
         )?;
         registry.register(Box::new(cost_anomalies.clone()))?;
+        let latency_regressions = IntGaugeVec::new(
+            Opts::new(
+                LATENCY_REGRESSIONS,
+                "P95 or Apdex regressions (p95_regression findings) that started in the 7 days up to the latest day with latency data.",
+            ),
+            &["service", "metric"],
+        )?;
+        registry.register(Box::new(latency_regressions.clone()))?;
         Ok(Metrics {
             collector_runs: counter(COLLECTOR_RUNS, "Collector runs started.", "collector")?,
             collector_failures: counter(
@@ -205,6 +226,17 @@ impl Metrics {
                 "Effective cost of usage in the latest complete ISO week by FOCUS pricing category (Standard = on-demand, Dynamic = spot, Committed, none), in the billing currency.",
                 &["provider", "pricing_category", "currency"],
             )?,
+            latency_p95: gauge(
+                LATENCY_P95,
+                "P95 latency of the latest day with latency data, from merged histograms or exact samples.",
+                &["service"],
+            )?,
+            apdex: gauge(
+                APDEX,
+                "Apdex score (0..1) of the latest day with latency data, at the service's T.",
+                &["service"],
+            )?,
+            latency_regressions,
             cost_data_through,
             cost_anomalies,
             ready,
@@ -315,6 +347,63 @@ impl Metrics {
             self.cost_anomalies
                 .with_label_values(&[f.provider.as_deref().unwrap_or_default(), severity])
                 .inc();
+        }
+    }
+
+    /// Sets the latency gauges from a `latency_summary` over the 7 days up
+    /// to `latest` (its rows of `latest`, per service) and the regression
+    /// counts from that analysis' `p95_regression` findings. A service seen
+    /// by several sources takes the figures of the one that saw the most
+    /// requests.
+    pub fn set_latency(
+        &self,
+        summary: &LatencySummary,
+        latest: chrono::NaiveDate,
+        findings: &[vitals_core::finding::Finding],
+    ) {
+        let mut best: std::collections::BTreeMap<&str, &LatencyStats> =
+            std::collections::BTreeMap::new();
+        for s in summary
+            .daily
+            .iter()
+            .filter(|s| s.day == Some(latest) && s.endpoint.is_none())
+        {
+            let entry = best.entry(s.service.as_str()).or_insert(s);
+            if s.requests > entry.requests {
+                *entry = s;
+            }
+        }
+        let mut busiest: Vec<&LatencyStats> = best.into_values().collect();
+        busiest.sort_by(|a, b| b.requests.total_cmp(&a.requests));
+        busiest.truncate(MAX_LATENCY_SERVICES);
+        self.latency_p95.reset();
+        self.apdex.reset();
+        self.latency_regressions.reset();
+        for s in &busiest {
+            if let Some(p95) = s.p95_s {
+                self.latency_p95.with_label_values(&[&s.service]).set(p95);
+            }
+            if let Some(a) = s.apdex {
+                self.apdex.with_label_values(&[&s.service]).set(a);
+            }
+            for metric in ["p95", "apdex"] {
+                self.latency_regressions
+                    .with_label_values(&[s.service.as_str(), metric]);
+            }
+        }
+        let listed: std::collections::BTreeSet<&str> =
+            busiest.iter().map(|s| s.service.as_str()).collect();
+        for f in findings
+            .iter()
+            .filter(|f| f.kind == "p95_regression" && f.evidence["direction"] == "regression")
+        {
+            let service = f.service.as_deref().unwrap_or_default();
+            let metric = f.evidence["metric"].as_str().unwrap_or_default();
+            if listed.contains(service) && matches!(metric, "p95" | "apdex") {
+                self.latency_regressions
+                    .with_label_values(&[service, metric])
+                    .inc();
+            }
         }
     }
 
@@ -431,6 +520,11 @@ mod tests {
         m.cost_week_credits
             .with_label_values(&["AWS", "USD"])
             .set(-1.0);
+        m.latency_p95.with_label_values(&["api"]).set(0.2);
+        m.apdex.with_label_values(&["api"]).set(0.9);
+        m.latency_regressions
+            .with_label_values(&["api", "p95"])
+            .set(0);
         let families = m.registry.gather();
         let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
         for name in ALL {
@@ -444,7 +538,8 @@ mod tests {
             );
             assert!(name.starts_with("vitals_"), "{name}");
             assert!(
-                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                 "{name}"
             );
             let is_counter = f.get_field_type() == prometheus::proto::MetricType::COUNTER;

@@ -178,9 +178,14 @@ pub async fn latest_week(app: &Arc<App>) -> anyhow::Result<Week> {
 }
 
 pub async fn latest_cost_day(app: &Arc<App>) -> anyhow::Result<Option<NaiveDate>> {
+    latest_day(app, Dataset::Cost).await
+}
+
+/// The latest day of `dataset` in the store.
+pub async fn latest_day(app: &Arc<App>, dataset: Dataset) -> anyhow::Result<Option<NaiveDate>> {
     let app = Arc::clone(app);
     Ok(
-        tokio::task::spawn_blocking(move || app.store.latest_day(Dataset::Cost))
+        tokio::task::spawn_blocking(move || app.store.latest_day(dataset))
             .await
             .context("store task")??,
     )

@@ -1,13 +1,12 @@
 //! `vitals run`: serves valid Prometheus metrics and stops cleanly on SIGTERM.
 
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{Workspace, free_port, http_get, promtool};
 
 #[test]
 fn run_serves_metrics_that_promtool_accepts_and_stops_on_sigterm() {
-    let promtool = promtool();
     let ws = Workspace::with_focus_files();
     ws.copy_sample("files/focus.csv");
     let port = free_port();
@@ -16,54 +15,11 @@ fn run_serves_metrics_that_promtool_accepts_and_stops_on_sigterm() {
         "config.toml",
         &format!("{config}\n[server]\nlisten = \"127.0.0.1:{port}\"\n"),
     );
-    let mut child = ws
-        .command(&["run"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let ready = loop {
-        match http_get(port, "/readyz") {
-            Ok((200, _)) => break true,
-            _ if Instant::now() > deadline => break false,
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    };
-    if !ready {
-        let _ = child.kill();
-        let out = child.wait_with_output().unwrap();
-        panic!("never ready: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    assert_eq!(
-        http_get(port, "/healthz").unwrap(),
-        (200, "ok\n".to_string())
-    );
+    let child = start_daemon(&ws, port);
     let (status, metrics) = http_get(port, "/metrics").unwrap();
     assert_eq!(status, 200);
 
-    let mut check = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let checked = check.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool check metrics: {}{}\n{metrics}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    promtool_check(&metrics);
     for expected in [
         "vitals_build_info{version=",
         "vitals_collector_runs_total{collector=\"files\"} 1",
@@ -92,6 +48,65 @@ fn run_serves_metrics_that_promtool_accepts_and_stops_on_sigterm() {
         .sum();
     assert!(week_total > 0.0, "{metrics}");
 
+    stop(child);
+}
+
+/// Starts `vitals run` in `ws` and waits until `/readyz` says ready.
+fn start_daemon(ws: &Workspace, port: u16) -> Child {
+    let mut child = ws
+        .command(&["run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        match http_get(port, "/readyz") {
+            Ok((200, _)) => break true,
+            _ if Instant::now() > deadline => break false,
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    if !ready {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!("never ready: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(
+        http_get(port, "/healthz").unwrap(),
+        (200, "ok\n".to_string())
+    );
+    child
+}
+
+/// Asserts `promtool check metrics` accepts the exposition.
+fn promtool_check(metrics: &str) {
+    let mut check = Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let checked = check.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
+/// Sends SIGTERM and asserts a clean stop within 20 s.
+fn stop(mut child: Child) {
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -117,4 +132,107 @@ fn run_serves_metrics_that_promtool_accepts_and_stops_on_sigterm() {
         stderr.contains("SIGTERM received") && stderr.contains("stopped"),
         "{stderr}"
     );
+}
+
+#[test]
+fn latency_gauges_equal_the_latest_days_summary() {
+    let ws = Workspace::new();
+    let port = free_port();
+    ws.write(
+        "config.toml",
+        &format!(
+            r#"
+[store]
+path = "store"
+
+[server]
+listen = "127.0.0.1:{port}"
+
+[collectors.logs]
+type = "request_log"
+path = "logs"
+
+[analyzers.latency]
+type = "latency_summary"
+
+[analyzers.regressions]
+type = "p95_regression"
+"#
+        ),
+    );
+    let mut csv = String::from("timestamp,service,endpoint,duration_ms,status\n");
+    for i in 0..600 {
+        let (h, m) = (i / 60 % 24, i % 60);
+        let d = 20.0 + (i * 37 % 400) as f64;
+        csv.push_str(&format!("2026-11-02T{h:02}:{m:02}:00Z,api,/x,{d},200\n"));
+        csv.push_str(&format!(
+            "2026-11-02T{h:02}:{m:02}:30Z,search,/q,{},503\n",
+            d / 4.0
+        ));
+    }
+    ws.write("logs/requests.csv", &csv);
+    let child = start_daemon(&ws, port);
+    let (status, metrics) = http_get(port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    promtool_check(&metrics);
+    stop(child);
+
+    let run = ws.run(&[
+        "analyze",
+        "--since",
+        "2026-11-02",
+        "--until",
+        "2026-11-02",
+        "--format",
+        "json",
+    ]);
+    run.success();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let latency = doc["summaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "latency")
+        .unwrap();
+    let gauge = |line_start: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or_else(|| panic!("no {line_start} in:\n{metrics}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    for service in ["api", "search"] {
+        let stats = latency["period_stats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == service && s["endpoint"].is_null())
+            .unwrap();
+        let p95 = gauge(&format!(
+            "vitals_latency_p95_seconds{{service=\"{service}\"}}"
+        ));
+        let apdex = gauge(&format!("vitals_apdex_ratio{{service=\"{service}\"}}"));
+        assert!(
+            (p95 - stats["p95_s"].as_f64().unwrap()).abs() < 1e-12,
+            "{service} P95"
+        );
+        assert!(
+            (apdex - stats["apdex"].as_f64().unwrap()).abs() < 1e-12,
+            "{service} Apdex"
+        );
+        for metric in ["p95", "apdex"] {
+            assert_eq!(
+                gauge(&format!(
+                    "vitals_latency_regressions_open{{metric=\"{metric}\",service=\"{service}\"}}"
+                )),
+                0.0
+            );
+        }
+    }
+    // Every search request is a 503: frustrated.
+    assert_eq!(gauge("vitals_apdex_ratio{service=\"search\"}"), 0.0);
 }
