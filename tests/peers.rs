@@ -400,10 +400,12 @@ pub fn http_bytes(
 /// What the proxy answers in place of the upstream: (status, headers, body).
 pub type Fault = (u16, Vec<(&'static str, &'static str)>, String);
 
-/// One request through the proxy: its number from 0, request line and body.
+/// One request through the proxy: its number from 0, request line, head
+/// (request line and headers) and body.
 pub struct Request {
     pub n: usize,
     pub line: String,
+    pub head: String,
     pub body: String,
 }
 
@@ -539,6 +541,7 @@ fn serve(
         let request = Request {
             n: counter.fetch_add(1, Ordering::SeqCst),
             line: head.lines().next().unwrap_or_default().to_string(),
+            head: head.clone(),
             body: String::from_utf8_lossy(&body).into_owned(),
         };
         if let Some((status, headers, fault_body)) = rule(&request) {

@@ -16,6 +16,7 @@ mod daemon;
 mod focus_remote;
 mod four_roads;
 mod gcp_billing_export;
+mod newrelic;
 mod p95_regression;
 mod prometheus;
 mod report;

@@ -17,6 +17,7 @@ mod gcp_billing_export;
 mod gcs;
 mod http_retry;
 mod latency_rows;
+mod newrelic;
 mod prometheus;
 pub mod registry;
 mod remote;

@@ -6,7 +6,9 @@ use vitals_core::config::{
 };
 
 use crate::collector::Collector;
-use crate::{aws_cost_explorer, aws_cur, focus_file, gcp_billing_export, prometheus, request_log};
+use crate::{
+    aws_cost_explorer, aws_cur, focus_file, gcp_billing_export, newrelic, prometheus, request_log,
+};
 
 const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
     ("focus_file", focus_file::build),
@@ -15,6 +17,7 @@ const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
     ("gcp_billing_export", gcp_billing_export::build),
     ("request_log", request_log::build),
     ("prometheus", prometheus::build),
+    ("newrelic", newrelic::build),
 ];
 
 /// The known collector types, in registry order.
@@ -50,6 +53,7 @@ mod tests {
             let extra = match ty {
                 "focus_file" | "request_log" => "\npath = \"p\"",
                 "prometheus" => "\nendpoint_url = \"http://127.0.0.1:9090\"",
+                "newrelic" => "\naccount_id = 1\napi_key = \"NRAK-TEST\"",
                 "aws_cur" => "\npath = \"s3://bucket/prefix/export\"",
                 "gcp_billing_export" => "\ntable = \"p.d.gcp_billing_export_v1_X\"",
                 _ => "",
