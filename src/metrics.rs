@@ -10,7 +10,7 @@ use prometheus::{
     CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
-use vitals_core::summary::{CostSummary, LatencyStats, LatencySummary};
+use vitals_core::summary::{CostSummary, LatencyStats, LatencySummary, SloSummary};
 
 pub const BUILD_INFO: &str = "vitals_build_info";
 pub const COLLECTOR_RUNS: &str = "vitals_collector_runs_total";
@@ -35,6 +35,7 @@ pub const COST_WEEK_USAGE_BY_PRICING: &str = "vitals_cost_week_usage_effective_b
 pub const LATENCY_P95: &str = "vitals_latency_p95_seconds";
 pub const APDEX: &str = "vitals_apdex_ratio";
 pub const LATENCY_REGRESSIONS: &str = "vitals_latency_regressions_open";
+pub const SLO_COMPLIANT: &str = "vitals_slo_compliant";
 pub const UP: &str = "vitals_ready";
 
 /// Every metric name, for the naming and dashboard tests.
@@ -63,6 +64,7 @@ pub const ALL: &[&str] = &[
     LATENCY_P95,
     APDEX,
     LATENCY_REGRESSIONS,
+    SLO_COMPLIANT,
     UP,
 ];
 
@@ -99,6 +101,7 @@ pub struct Metrics {
     latency_p95: GaugeVec,
     apdex: GaugeVec,
     latency_regressions: IntGaugeVec,
+    slo_compliant: IntGaugeVec,
     pub ready: IntGauge,
 }
 
@@ -164,6 +167,14 @@ impl Metrics {
             &["service", "metric"],
         )?;
         registry.register(Box::new(latency_regressions.clone()))?;
+        let slo_compliant = IntGaugeVec::new(
+            Opts::new(
+                SLO_COMPLIANT,
+                "1 if the service met the objective (p95, apdex, error_rate) on the latest day with latency data, 0 if not; absent without data or with low traffic.",
+            ),
+            &["service", "objective"],
+        )?;
+        registry.register(Box::new(slo_compliant.clone()))?;
         Ok(Metrics {
             collector_runs: counter(COLLECTOR_RUNS, "Collector runs started.", "collector")?,
             collector_failures: counter(
@@ -237,6 +248,7 @@ impl Metrics {
                 &["service"],
             )?,
             latency_regressions,
+            slo_compliant,
             cost_data_through,
             cost_anomalies,
             ready,
@@ -407,6 +419,31 @@ impl Metrics {
         }
     }
 
+    /// Sets `vitals_slo_compliant` from the `slo` statuses of `latest`: a
+    /// service seen by several sources is compliant only if it is in all.
+    pub fn set_slo(&self, summary: &SloSummary, latest: chrono::NaiveDate) {
+        let mut verdicts: std::collections::BTreeMap<(&str, &str), bool> =
+            std::collections::BTreeMap::new();
+        for s in summary
+            .statuses
+            .iter()
+            .filter(|s| s.day == Some(latest) && !s.low_traffic)
+        {
+            if let Some(ok) = s.compliant {
+                let v = verdicts
+                    .entry((s.service.as_str(), s.objective.as_str()))
+                    .or_insert(true);
+                *v &= ok;
+            }
+        }
+        self.slo_compliant.reset();
+        for ((service, objective), ok) in verdicts.into_iter().take(MAX_LATENCY_SERVICES * 3) {
+            self.slo_compliant
+                .with_label_values(&[service, objective])
+                .set(i64::from(ok));
+        }
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut buf = Vec::new();
@@ -525,6 +562,7 @@ mod tests {
         m.latency_regressions
             .with_label_values(&["api", "p95"])
             .set(0);
+        m.slo_compliant.with_label_values(&["api", "p95"]).set(1);
         let families = m.registry.gather();
         let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
         for name in ALL {

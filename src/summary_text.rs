@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use vitals_core::finding::Finding;
-use vitals_core::summary::{CostGroup, LatencyStats, LatencySummary, Summary};
+use vitals_core::summary::{CostGroup, LatencyStats, LatencySummary, SloSummary, Summary};
 
 pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
     let mut out = String::new();
@@ -64,6 +64,7 @@ pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
                 section(&mut out, "top movers", &c.top_movers);
             }
             Summary::Latency(l) => latency(&mut out, l),
+            Summary::Slo(slo) => slo_text(&mut out, slo),
         }
     }
     if !findings.is_empty() {
@@ -142,6 +143,44 @@ fn latency(out: &mut String, l: &LatencySummary) {
                 ""
             },
             if s.low_traffic { " (low traffic)" } else { "" },
+        );
+    }
+}
+
+fn slo_text(out: &mut String, slo: &SloSummary) {
+    let _ = writeln!(out, "slo `{}`: {}", slo.analyzer, slo.period);
+    for s in slo.statuses.iter().filter(|s| s.day.is_none()) {
+        let verdict = match (s.compliant, s.low_traffic) {
+            (_, true) => "low traffic",
+            (Some(true), _) => "met",
+            (Some(false), _) => "BREACHED",
+            (None, _) => "no data",
+        };
+        let _ = writeln!(
+            out,
+            "  {} / {:<24} {:<10} target {:<8} actual {:<10} {verdict}",
+            s.source,
+            s.service,
+            s.objective,
+            s.target,
+            s.actual
+                .map_or_else(|| "-".to_string(), |a| format!("{a:.4}"))
+        );
+    }
+    for b in &slo.burn_rates {
+        let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+        let _ = writeln!(
+            out,
+            "  burn {} / {} at {}: 1h {} (5m {}), 6h {} (30m {}){}{}",
+            b.source,
+            b.service,
+            b.at.format("%Y-%m-%d %H:%M UTC"),
+            f(b.burn_1h),
+            f(b.burn_5m),
+            f(b.burn_6h),
+            f(b.burn_30m),
+            if b.fast_burn { "  FAST BURN" } else { "" },
+            if b.slow_burn { "  SLOW BURN" } else { "" },
         );
     }
 }

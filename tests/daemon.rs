@@ -157,6 +157,9 @@ type = "latency_summary"
 
 [analyzers.regressions]
 type = "p95_regression"
+
+[analyzers.slo]
+type = "slo"
 "#
         ),
     );
@@ -235,4 +238,40 @@ type = "p95_regression"
     }
     // Every search request is a 503: frustrated.
     assert_eq!(gauge("vitals_apdex_ratio{service=\"search\"}"), 0.0);
+    // api: P95 of durations 20..419 ms is below 500 ms, no errors; search
+    // fails its Apdex and error-rate objectives.
+    for (service, objective, want) in [
+        ("api", "p95", 1.0),
+        ("api", "apdex", 1.0),
+        ("api", "error_rate", 1.0),
+        ("search", "p95", 1.0),
+        ("search", "apdex", 0.0),
+        ("search", "error_rate", 0.0),
+    ] {
+        assert_eq!(
+            gauge(&format!(
+                "vitals_slo_compliant{{objective=\"{objective}\",service=\"{service}\"}}"
+            )),
+            want,
+            "{service} {objective}"
+        );
+    }
+    // The breaches and the error-budget burn as findings.
+    let slo: Vec<&serde_json::Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "slo")
+        .collect();
+    let titles: Vec<&str> = slo.iter().map(|f| f["title"].as_str().unwrap()).collect();
+    assert_eq!(slo.len(), 3, "{titles:#?}");
+    assert!(slo.iter().all(|f| f["service"] == "search"), "{titles:#?}");
+    let burn = slo
+        .iter()
+        .find(|f| f["evidence"]["objective"] == "error_budget_burn")
+        .expect("a burn finding");
+    assert_eq!(burn["severity"], "critical");
+    assert_eq!(burn["evidence"]["burn"], "fast");
+    // Every request an error against a 1 % budget: 100×.
+    assert!((burn["evidence"]["burn_1h"].as_f64().unwrap() - 100.0).abs() < 1e-9);
 }

@@ -9,6 +9,7 @@ mod error;
 pub mod latency_summary;
 pub mod p95_regression;
 pub mod registry;
+pub mod slo;
 #[cfg(test)]
 mod test_rng;
 #[cfg(test)]

@@ -6,13 +6,14 @@ use vitals_core::config::{
 };
 
 use crate::analyzer::Analyzer;
-use crate::{cost_anomaly, cost_summary, latency_summary, p95_regression};
+use crate::{cost_anomaly, cost_summary, latency_summary, p95_regression, slo};
 
 const REGISTRY: &[(&str, Build<Box<dyn Analyzer>>)] = &[
     ("cost_summary", cost_summary::build),
     ("cost_anomaly", cost_anomaly::build),
     ("latency_summary", latency_summary::build),
     ("p95_regression", p95_regression::build),
+    ("slo", slo::build),
 ];
 
 /// The known analyzer types, in registry order.

@@ -16,6 +16,7 @@ use crate::period::DayRange;
 pub enum Summary {
     Cost(Box<CostSummary>),
     Latency(Box<LatencySummary>),
+    Slo(Box<SloSummary>),
 }
 
 /// Billed (invoiced) and effective (amortized, after discounts) cost.
@@ -247,6 +248,57 @@ pub struct LatencySummary {
     pub period_stats: Vec<LatencyStats>,
     /// The same per day.
     pub daily: Vec<LatencyStats>,
+}
+
+/// One objective of one service over a span (a day, or the period).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SloStatus {
+    pub source: String,
+    pub service: String,
+    /// `None`: the whole period.
+    pub day: Option<NaiveDate>,
+    /// `p95`, `apdex` or `error_rate`.
+    pub objective: String,
+    /// P95 below it, Apdex at least it, error rate below it.
+    pub target: f64,
+    pub actual: Option<f64>,
+    /// `None` when the span has no value for the objective.
+    pub compliant: Option<bool>,
+    /// Too few requests to judge: shown, never a breach.
+    pub low_traffic: bool,
+}
+
+/// Error-budget burn of one service at the end of its data: the error rate
+/// over a window divided by the error-rate objective (1 = spending the
+/// budget exactly as fast as it allows).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BurnRate {
+    pub source: String,
+    pub service: String,
+    /// End of the windows (the end of the latest interval with data).
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Burn over 1 h and its 5-minute confirmation window.
+    pub burn_1h: Option<f64>,
+    pub burn_5m: Option<f64>,
+    /// Burn over 6 h and its 30-minute confirmation window.
+    pub burn_6h: Option<f64>,
+    pub burn_30m: Option<f64>,
+    /// Both fast windows at or above the page threshold (14.4: 2 % of a
+    /// 30-day budget in an hour).
+    pub fast_burn: bool,
+    /// Both slow windows at or above the ticket threshold (6: 5 % of a
+    /// 30-day budget in six hours).
+    pub slow_burn: bool,
+}
+
+/// The `slo` analyzer's output for one period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SloSummary {
+    pub analyzer: String,
+    pub period: DayRange,
+    /// Per source, service and objective: the period first, then each day.
+    pub statuses: Vec<SloStatus>,
+    pub burn_rates: Vec<BurnRate>,
 }
 
 #[cfg(test)]
