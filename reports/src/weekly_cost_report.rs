@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use tera::{Context, Kwargs, State, Tera};
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 use vitals_core::summary::{
-    Comparison, CostGroup, CostSummary, CurrencyTotal, ProviderBreakdown, Summary,
+    Comparison, CostGroup, CostSummary, CurrencyTotal, LatencyStats, LatencySummary,
+    ProviderBreakdown, SloSummary, Summary,
 };
 
 use crate::chart::{self, PALETTE};
@@ -133,6 +134,13 @@ impl Report for WeeklyCostReport {
                         .filter(|f| f.kind == "cost_anomaly")
                         .filter(|f| summary.period.contains(f.first_seen.date_naive()))
                         .collect(),
+                    latency: latency_summary(input),
+                    slo: slo_summary(input),
+                    latency_findings: input
+                        .findings
+                        .iter()
+                        .filter(|f| f.kind == "p95_regression" || f.kind == "slo")
+                        .collect(),
                 };
                 serde_json::to_string_pretty(&doc)
                     .map(|s| s + "\n")
@@ -249,7 +257,98 @@ impl WeeklyCostReport {
             }),
             charts: if charts { daily_charts(s) } else { Vec::new() },
             anomalies: anomalies(input, s, money, max),
+            latency: latency_summary(input).map(|l| latency_table(input, l, max)),
         }
+    }
+}
+
+fn latency_summary<'a>(input: &ReportInput<'a>) -> Option<&'a LatencySummary> {
+    input.summaries.iter().find_map(|s| match s {
+        Summary::Latency(l) => Some(l.as_ref()),
+        Summary::Cost(_) | Summary::Slo(_) => None,
+    })
+}
+
+fn slo_summary<'a>(input: &ReportInput<'a>) -> Option<&'a SloSummary> {
+    input.summaries.iter().find_map(|s| match s {
+        Summary::Slo(slo) => Some(slo.as_ref()),
+        Summary::Cost(_) | Summary::Latency(_) => None,
+    })
+}
+
+/// Per source and service over the week: requests, error rate, P95, Apdex
+/// and band, SLO verdict and regressions; busiest first.
+fn latency_table(input: &ReportInput<'_>, l: &LatencySummary, max: usize) -> Table<ServiceLatency> {
+    let slo = slo_summary(input);
+    let mut services: Vec<&LatencyStats> = l
+        .period_stats
+        .iter()
+        .filter(|s| s.endpoint.is_none())
+        .collect();
+    services.sort_by(|a, b| b.requests.total_cmp(&a.requests));
+    let rows = services
+        .iter()
+        .take(max)
+        .map(|s| {
+            let (slo_text, missed) = match slo {
+                None => (String::new(), false),
+                Some(_) if s.low_traffic => ("low traffic".to_string(), false),
+                Some(slo) => {
+                    let missed: Vec<&str> = slo
+                        .statuses
+                        .iter()
+                        .filter(|x| {
+                            x.day.is_none()
+                                && x.source == s.source
+                                && x.service == s.service
+                                && x.compliant == Some(false)
+                        })
+                        .map(|x| x.objective.as_str())
+                        .collect();
+                    if missed.is_empty() {
+                        ("met".to_string(), false)
+                    } else {
+                        (format!("missed: {}", missed.join(", ")), true)
+                    }
+                }
+            };
+            let regressions: Vec<String> = input
+                .findings
+                .iter()
+                .filter(|f| {
+                    f.kind == "p95_regression"
+                        && f.evidence["direction"] == "regression"
+                        && f.evidence["source"] == s.source.as_str()
+                        && f.service.as_deref() == Some(s.service.as_str())
+                })
+                .map(|f| f.title.clone())
+                .collect();
+            ServiceLatency {
+                service: s.service.clone(),
+                source: s.source.clone(),
+                requests: format!("{:.0}", s.requests),
+                error_rate: s
+                    .error_rate
+                    .map_or_else(|| "–".to_string(), |r| format!("{:.2}%", r * 100.0)),
+                p95: s
+                    .p95_s
+                    .map_or_else(|| "–".to_string(), |v| format!("{:.0} ms", v * 1e3)),
+                apdex: s.apdex.map_or_else(
+                    || "–".to_string(),
+                    |a| format!("{a:.3}{}", if s.apdex_interpolated { "*" } else { "" }),
+                ),
+                band: s
+                    .apdex_band
+                    .map_or_else(String::new, |b| b.as_str().to_string()),
+                slo: slo_text,
+                slo_missed: missed,
+                regressions: regressions.join("; "),
+            }
+        })
+        .collect();
+    Table {
+        rows,
+        more: services.len().saturating_sub(max),
     }
 }
 
@@ -376,6 +475,10 @@ struct JsonReport<'a> {
     cost: &'a CostSummary,
     /// `cost_anomaly` findings that start in the week.
     anomalies: Vec<&'a vitals_core::finding::Finding>,
+    latency: Option<&'a LatencySummary>,
+    slo: Option<&'a SloSummary>,
+    /// `p95_regression` and `slo` findings of the week.
+    latency_findings: Vec<&'a vitals_core::finding::Finding>,
 }
 
 #[derive(Serialize)]
@@ -400,6 +503,25 @@ struct View {
     month: Option<Month>,
     charts: Vec<ChartView>,
     anomalies: Table<Anomaly>,
+    /// `None` without a `latency_summary` analyzer.
+    latency: Option<Table<ServiceLatency>>,
+}
+
+/// One service's week, formatted.
+#[derive(Serialize)]
+struct ServiceLatency {
+    service: String,
+    source: String,
+    requests: String,
+    error_rate: String,
+    p95: String,
+    apdex: String,
+    band: String,
+    /// `met`, `missed: p95, apdex`, `low traffic` or empty without `slo`.
+    slo: String,
+    slo_missed: bool,
+    /// Regressions of the week, or empty.
+    regressions: String,
 }
 
 /// One provider taken apart, formatted.
@@ -797,6 +919,121 @@ mod tests {
             last_seen: at + chrono::Duration::days(1),
             status: vitals_core::finding::FindingStatus::Open,
         }
+    }
+
+    /// A latency summary with one service whose name needs escaping, an
+    /// `slo` summary in which it missed P95, and a regression of it.
+    fn latency_input() -> (Vec<Summary>, Vec<vitals_core::finding::Finding>) {
+        use vitals_core::latency::ApdexBand;
+        use vitals_core::summary::{LatencyStats, QuantileOrigin, SloStatus};
+        let period = DayRange {
+            start: d("2024-09-23"),
+            end: d("2024-09-29"),
+        };
+        let stats = LatencyStats {
+            source: "logs".into(),
+            service: "<i>checkout</i>".into(),
+            endpoint: None,
+            day: None,
+            requests: 12345.0,
+            request_rate_per_s: Some(0.02),
+            errors: 12.0,
+            error_rate: Some(12.0 / 12345.0),
+            p50_s: Some(0.1),
+            p95_s: Some(0.6123),
+            p99_s: Some(0.9),
+            quantiles_from: QuantileOrigin::Histogram,
+            apdex_t_s: 0.5,
+            apdex: Some(0.91),
+            apdex_band: Some(ApdexBand::Good),
+            apdex_interpolated: true,
+            low_traffic: false,
+        };
+        let latency = LatencySummary {
+            analyzer: "latency".into(),
+            period,
+            data_through: Some(d("2024-09-29")),
+            min_requests: 100.0,
+            period_stats: vec![stats],
+            daily: Vec::new(),
+        };
+        let status = |objective: &str, compliant: bool| SloStatus {
+            source: "logs".into(),
+            service: "<i>checkout</i>".into(),
+            day: None,
+            objective: objective.into(),
+            target: 0.5,
+            actual: Some(0.6),
+            compliant: Some(compliant),
+            low_traffic: false,
+        };
+        let slo = SloSummary {
+            analyzer: "slo".into(),
+            period,
+            statuses: vec![status("p95", false), status("apdex", true)],
+            burn_rates: Vec::new(),
+        };
+        let mut regression = anomaly("2024-09-25");
+        regression.kind = "p95_regression".into();
+        regression.service = Some("<i>checkout</i>".into());
+        regression.title = "<i>checkout</i> P95 rose 40 %".into();
+        regression.evidence =
+            serde_json::json!({"direction": "regression", "source": "logs", "metric": "p95"});
+        (
+            vec![
+                Summary::Cost(Box::new(summary())),
+                Summary::Latency(Box::new(latency)),
+                Summary::Slo(Box::new(slo)),
+            ],
+            vec![regression],
+        )
+    }
+
+    fn render_with_latency(format: Format) -> String {
+        let cfg = ComponentConfig::from_toml(
+            ComponentKind::Report,
+            "weekly",
+            "type = \"weekly_cost_report\"",
+        )
+        .unwrap();
+        let (summaries, findings) = latency_input();
+        let input = ReportInput {
+            week: "2024-W39".parse::<Week>().unwrap(),
+            summaries: &summaries,
+            findings: &findings,
+            generated_at: Utc.with_ymd_and_hms(2026, 11, 23, 7, 0, 0).unwrap(),
+        };
+        build(&cfg).unwrap().render(&input, format).unwrap()
+    }
+
+    #[test]
+    fn the_latency_section_shows_p95_apdex_slo_and_regressions_escaped() {
+        let html = render_with_latency(Format::Html);
+        assert!(html.contains("Latency and SLOs"));
+        assert!(html.contains("&lt;i&gt;checkout&lt;"), "escaped name");
+        assert!(!html.contains("<i>checkout"), "unescaped name");
+        for part in [
+            "612 ms",
+            "0.910*",
+            "Good",
+            "missed: p95",
+            "P95 rose 40 %",
+            "12345",
+        ] {
+            assert!(html.contains(part), "{part} not in the HTML");
+        }
+        let md = render_with_latency(Format::Markdown);
+        assert!(md.contains("## Latency and SLOs"), "{md}");
+        assert!(md.contains("**missed: p95**"), "{md}");
+        assert!(md.contains("| \\<i\\>checkout\\</i\\> | logs |"), "{md}");
+        assert!(!md.contains("<i>checkout"), "unescaped name");
+        let json: serde_json::Value =
+            serde_json::from_str(&render_with_latency(Format::Json)).unwrap();
+        assert_eq!(json["latency"]["period_stats"][0]["p95_s"], 0.6123);
+        assert_eq!(json["slo"]["statuses"][0]["compliant"], false);
+        assert_eq!(json["latency_findings"].as_array().unwrap().len(), 1);
+        // Without a latency summary there is no section at all.
+        assert!(!render(Format::Html, "").contains("Latency and SLOs"));
     }
 
     #[test]
