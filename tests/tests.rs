@@ -13,6 +13,7 @@ mod aws_cur;
 mod bad_input;
 mod cost_oracle;
 mod daemon;
+mod dashboards;
 mod focus_remote;
 mod four_roads;
 mod gcp_billing_export;
