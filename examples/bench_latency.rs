@@ -1,0 +1,140 @@
+//! Figures for the latency path, printed rather than asserted (timing has no
+//! place in `cargo test`):
+//!
+//!     cargo run --release --example bench_latency [REQUESTS]
+//!
+//! 1. Change-point detection (`p95_regression`'s core) on 5,000 series of
+//!    two weeks of hourly points, a fifth of them with a step.
+//! 2. `request_log` over a CSV of REQUESTS rows (default 5,000,000; 20
+//!    services × 5 endpoints over seven days): rows per second and the peak
+//!    resident memory of the process.
+
+use std::io::{BufWriter, Write};
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use vitals_analyzers::changepoint::{Params, detect};
+use vitals_collector::CollectWindow;
+use vitals_core::config::{ComponentConfig, ComponentKind};
+
+/// SplitMix64 and Box–Muller: repeatable noise.
+struct Rng(u64);
+
+impl Rng {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let (u1, u2) = (self.uniform().max(1e-300), self.uniform());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+/// Peak resident set size of this process, from /proc (Linux).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn changepoints() {
+    let (series, points) = (5_000, 14 * 24);
+    let mut rng = Rng(7);
+    let data: Vec<Vec<f64>> = (0..series)
+        .map(|s| {
+            let step = if s % 5 == 0 { 1.3 } else { 1.0 };
+            (0..points)
+                .map(|i| {
+                    let level = if i > points / 2 { 0.2 * step } else { 0.2 };
+                    level * (1.0 + 0.05 * rng.normal())
+                })
+                .collect()
+        })
+        .collect();
+    let params = Params::default();
+    let started = Instant::now();
+    let found: usize = data.iter().map(|v| detect(v, &params).len()).sum();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "change points: {series} series × {points} points in {secs:.3} s ({:.0} series/s), {found} changes found",
+        series as f64 / secs
+    );
+}
+
+fn request_log(requests: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir(dir.path().join("logs"))?;
+    let path = dir.path().join("logs/requests.csv");
+    let started = Instant::now();
+    let mut out = BufWriter::new(std::fs::File::create(&path)?);
+    writeln!(out, "timestamp,service,endpoint,duration_ms,status")?;
+    let mut rng = Rng(11);
+    let start = 1_793_577_600_i64; // 2026-11-02T00:00:00Z
+    for i in 0..requests {
+        let t = start + (i as i64 * 7 * 86_400) / requests as i64;
+        let service = i % 20;
+        let endpoint = (i / 20) % 5;
+        let d = (f64::ln(80.0) + 0.7 * rng.normal()).exp();
+        let status = if rng.uniform() < 0.01 { 503 } else { 200 };
+        writeln!(out, "{t},svc{service},/e{endpoint},{d:.3},{status}")?;
+    }
+    out.flush()?;
+    let size = std::fs::metadata(&path)?.len() as f64 / 1e6;
+    println!(
+        "request_log: wrote {requests} requests ({size:.0} MB CSV) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let config = ComponentConfig::from_toml(
+        ComponentKind::Collector,
+        "bench",
+        &format!(
+            "type = \"request_log\"\npath = \"{}\"",
+            dir.path().join("logs").display()
+        ),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let collector =
+        vitals_collector::registry::build(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let window = CollectWindow {
+        since: None,
+        until: None,
+        today: NaiveDate::from_ymd_opt(2026, 11, 23).expect("a date"),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let started = Instant::now();
+    let collected = runtime.block_on(collector.collect(window))?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "request_log: collected {requests} requests into {} interval rows in {secs:.1} s ({:.2} M requests/s); peak RSS {}",
+        collected.frame.height(),
+        requests as f64 / secs / 1e6,
+        peak_rss_mib().map_or_else(|| "unknown".to_string(), |m| format!("{m:.0} MiB"))
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let requests = std::env::args()
+        .nth(1)
+        .map(|a| a.parse::<usize>())
+        .transpose()?
+        .unwrap_or(5_000_000);
+    println!(
+        "profile: {}",
+        if cfg!(debug_assertions) {
+            "dev (our crates unoptimized)"
+        } else {
+            "release"
+        }
+    );
+    changepoints();
+    request_log(requests)
+}
