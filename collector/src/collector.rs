@@ -30,13 +30,22 @@ impl CollectWindow {
     /// else the last `lookback_days` complete days (ending yesterday, UTC),
     /// or that many days ending at `--until`. `None` if no day is left.
     pub fn days_or_last(&self, lookback_days: u32) -> Option<DayRange> {
-        let yesterday = self.today - Duration::days(1);
+        self.days_ending(self.today - Duration::days(1), lookback_days)
+    }
+
+    /// As [`CollectWindow::days_or_last`], but the default days end with
+    /// today, for sources read while the day is still going (latency).
+    pub fn days_or_last_through_today(&self, lookback_days: u32) -> Option<DayRange> {
+        self.days_ending(self.today, lookback_days)
+    }
+
+    fn days_ending(&self, last: NaiveDate, lookback_days: u32) -> Option<DayRange> {
         let back = Duration::days(i64::from(lookback_days.max(1)) - 1);
         let (start, end) = match (self.since, self.until) {
             (Some(s), Some(u)) => (s, u),
-            (Some(s), None) => (s, yesterday),
+            (Some(s), None) => (s, last),
             (None, Some(u)) => (u - back, u),
-            (None, None) => (yesterday - back, yesterday),
+            (None, None) => (last - back, last),
         };
         DayRange::new(start, end)
     }

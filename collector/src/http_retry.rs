@@ -2,9 +2,21 @@
 //! timeouts, 429 and 5xx are retried with jittered exponential backoff; 401
 //! and 403 are credential errors; other statuses fail at once.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 
 use crate::error::CollectError;
+
+/// An HTTP client that gives up connecting after 10 s and waits at most
+/// `read_timeout` for each read.
+pub fn client(read_timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(read_timeout)
+        .build()
+        .map_err(|e| format!("building the HTTP client: {e}"))
+}
 
 /// Sends the request `build` makes (anew for each attempt) up to
 /// `max_attempts` times; `page` numbers the request in messages.

@@ -6,7 +6,9 @@ use vitals_core::Dataset;
 use vitals_core::dataset::ColumnType;
 use vitals_core::latency::{Apdex, Histogram};
 
+use crate::collector::{CollectReport, Collected};
 use crate::error::CollectError;
+use crate::focus_file::days_in;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 
 /// The `interval` of a latency collector in seconds: a whole number of
@@ -26,6 +28,13 @@ pub fn interval_seconds(config: &ComponentConfig, text: &str) -> Result<i64, Con
         ));
     }
     Ok(secs as i64)
+}
+
+/// The end (epoch seconds) of the last complete interval of `step_s`
+/// seconds: API collectors read up to it, today included.
+pub fn last_complete_interval_end(step_s: i64) -> i64 {
+    let now = chrono::Utc::now().timestamp();
+    now - now.rem_euclid(step_s)
 }
 
 /// One interval of one service (and endpoint) from one source.
@@ -120,6 +129,23 @@ impl LatencyFrameBuilder {
                 self.counts.push(None);
             }
         }
+    }
+
+    /// The run's outcome: the frame (see [`LatencyFrameBuilder::finish`]),
+    /// the days it covers, and `report` with its row count.
+    pub fn into_collected(
+        self,
+        source: &str,
+        mut report: CollectReport,
+    ) -> Result<Collected, CollectError> {
+        report.rows = self.len();
+        let frame = self.finish(source)?;
+        let days = days_in(&frame, Dataset::Latency)?;
+        Ok(Collected {
+            frame,
+            days,
+            report,
+        })
     }
 
     /// The canonical latency frame, `source` on every row, checked against

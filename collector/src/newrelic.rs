@@ -26,7 +26,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vitals_core::Dataset;
@@ -36,9 +36,10 @@ use vitals_core::latency::Apdex;
 use crate::aws;
 use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
-use crate::focus_file::days_in;
 use crate::http_retry;
-use crate::latency_rows::{LatencyFrameBuilder, LatencyRow, interval_seconds};
+use crate::latency_rows::{
+    LatencyFrameBuilder, LatencyRow, interval_seconds, last_complete_interval_end,
+};
 
 const API: &str = "New Relic NerdGraph";
 
@@ -151,11 +152,7 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
             format!("`{}` is not an event type", c.event_type),
         ));
     }
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(120))
-        .build()
-        .map_err(|e| config.error(None, format!("building the HTTP client: {e}")))?;
+    let http = http_retry::client(Duration::from_secs(120)).map_err(|e| config.error(None, e))?;
     Ok(Box::new(NewRelic {
         name: config.name.clone(),
         endpoint: c
@@ -398,16 +395,11 @@ impl Collector for NewRelic {
     }
 
     async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError> {
-        let now = Utc::now().timestamp();
-        let end_limit_s = now - now.rem_euclid(self.step_s);
-        let window = CollectWindow {
-            today: window.today + chrono::Duration::days(1),
-            ..window
-        };
+        let end_limit_s = last_complete_interval_end(self.step_s);
         let slice = slice_seconds(self.step_s);
         let mut builder = LatencyFrameBuilder::new();
         let mut report = CollectReport::default();
-        if let Some(range) = window.days_or_last(self.config.lookback_days) {
+        if let Some(range) = window.days_or_last_through_today(self.config.lookback_days) {
             for day in range.days() {
                 let day_start = day
                     .and_hms_opt(0, 0, 0)
@@ -427,14 +419,7 @@ impl Collector for NewRelic {
                 }
             }
         }
-        report.rows = builder.len();
-        let frame = builder.finish(&self.name)?;
-        let days = days_in(&frame, Dataset::Latency)?;
-        Ok(Collected {
-            frame,
-            days,
-            report,
-        })
+        builder.into_collected(&self.name, report)
     }
 }
 

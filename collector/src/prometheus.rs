@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate};
 use serde::Deserialize;
 use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors, Secret};
@@ -38,9 +38,10 @@ use vitals_core::latency::Histogram;
 use crate::aws;
 use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
-use crate::focus_file::days_in;
 use crate::http_retry;
-use crate::latency_rows::{LatencyFrameBuilder, LatencyRow, interval_seconds};
+use crate::latency_rows::{
+    LatencyFrameBuilder, LatencyRow, interval_seconds, last_complete_interval_end,
+};
 
 const API: &str = "Prometheus query_range";
 
@@ -149,11 +150,7 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
             return Err(config.error(Some(key), format!("`{l}` is not a label name")));
         }
     }
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(120))
-        .build()
-        .map_err(|e| config.error(None, format!("building the HTTP client: {e}")))?;
+    let http = http_retry::client(Duration::from_secs(120)).map_err(|e| config.error(None, e))?;
     Ok(Box::new(Prometheus {
         name: config.name.clone(),
         step_s,
@@ -439,15 +436,10 @@ impl Prometheus {
                     .collect();
                 pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let (bounds, cumulative): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-                let h = Histogram::from_cumulative(bounds, &cumulative).ok();
-                if h.is_none()
-                    || !h
-                        .as_ref()
-                        .is_some_and(|h| h.bounds().last() == Some(&f64::INFINITY))
-                {
-                    bad_histograms += 1;
-                    return None;
-                }
+                let h = Histogram::from_cumulative(bounds, &cumulative)
+                    .ok()
+                    .filter(|h| h.bounds().last() == Some(&f64::INFINITY));
+                bad_histograms += usize::from(h.is_none());
                 h
             });
             let requests = tally
@@ -502,30 +494,16 @@ impl Collector for Prometheus {
     }
 
     async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError> {
-        let now = Utc::now().timestamp();
-        // The last complete interval ends here.
-        let end_limit_s = now - now.rem_euclid(self.step_s);
-        // Today is included: latency is wanted while it happens.
-        let window = CollectWindow {
-            today: window.today + chrono::Duration::days(1),
-            ..window
-        };
+        let end_limit_s = last_complete_interval_end(self.step_s);
         let mut builder = LatencyFrameBuilder::new();
         let mut report = CollectReport::default();
-        if let Some(range) = window.days_or_last(self.config.lookback_days) {
+        if let Some(range) = window.days_or_last_through_today(self.config.lookback_days) {
             for day in range.days() {
                 self.collect_day(day, end_limit_s, &mut builder, &mut report)
                     .await?;
             }
         }
-        report.rows = builder.len();
-        let frame = builder.finish(&self.name)?;
-        let days = days_in(&frame, Dataset::Latency)?;
-        Ok(Collected {
-            frame,
-            days,
-            report,
-        })
+        builder.into_collected(&self.name, report)
     }
 }
 

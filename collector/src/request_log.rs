@@ -20,13 +20,13 @@
 //! cannot be read is a bad row, reported with file and line (or row); a file
 //! without the timestamp or duration column is an error.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate};
+use chrono::DateTime;
 use polars::prelude::*;
 use serde::Deserialize;
 use vitals_core::Dataset;
@@ -37,7 +37,7 @@ use crate::collector::{CollectReport, CollectWindow, Collected, Collector, Posit
 use crate::csv_records::CsvRecords;
 use crate::error::CollectError;
 use crate::focus::parse_timestamp;
-use crate::focus_file::{days_in, local_files, read_prefix};
+use crate::focus_file::{local_files, read_prefix};
 use crate::latency_rows::{LatencyFrameBuilder, LatencyRow, interval_seconds};
 use crate::tally::FileTally;
 
@@ -859,16 +859,9 @@ impl Collector for RequestLog {
             }
             let mut builder = LatencyFrameBuilder::new();
             for row in groups.finish() {
-                report.rows += 1;
                 builder.push(row);
             }
-            let frame = builder.finish(&name)?;
-            let days: BTreeSet<NaiveDate> = days_in(&frame, Dataset::Latency)?;
-            Ok(Collected {
-                frame,
-                days,
-                report,
-            })
+            builder.into_collected(&name, report)
         })
         .await
         .map_err(|e| CollectError::Task(e.to_string()))?
@@ -898,7 +891,7 @@ mod tests {
         CollectWindow {
             since: None,
             until: None,
-            today: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
         }
     }
 
