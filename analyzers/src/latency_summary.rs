@@ -19,8 +19,10 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::Deserialize;
 use vitals_core::Dataset;
+use vitals_core::Store;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
-use vitals_core::latency::{ApdexBand, Histogram, apdex_score};
+use vitals_core::latency::{Apdex, ApdexBand, Histogram};
+use vitals_core::period::DayRange;
 use vitals_core::summary::{LatencyStats, LatencySummary, QuantileOrigin, Summary};
 
 use crate::analyzer::{AnalysisContext, AnalysisOutput, Analyzer};
@@ -104,14 +106,7 @@ impl Analyzer for LatencySummaryAnalyzer {
             .store
             .latest_day(Dataset::Latency)
             .map_err(store_error)?;
-        let frame = ctx
-            .store
-            .scan(Dataset::Latency, Some(ctx.period))
-            .map_err(store_error)?;
-        let rows = read_rows(frame).map_err(|e| AnalyzeError::Frame {
-            analyzer: self.name.clone(),
-            message: format!("reading latency for {}: {e}", ctx.period),
-        })?;
+        let rows = scan_rows(ctx.store, ctx.period, &self.name)?;
         let (period_stats, daily) = summarize(&rows, &self.config);
         Ok(AnalysisOutput {
             findings: Vec::new(),
@@ -210,6 +205,54 @@ pub fn read_rows(frame: LazyFrame) -> PolarsResult<Vec<IntervalRow>> {
     Ok(rows)
 }
 
+/// The store's latency rows in `range`, for analyzer `analyzer`.
+pub fn scan_rows(
+    store: &Store,
+    range: DayRange,
+    analyzer: &str,
+) -> Result<Vec<IntervalRow>, AnalyzeError> {
+    let frame = store
+        .scan(Dataset::Latency, Some(range))
+        .map_err(|source| AnalyzeError::Store {
+            analyzer: analyzer.to_string(),
+            source,
+        })?;
+    read_rows(frame).map_err(|e| AnalyzeError::Frame {
+        analyzer: analyzer.to_string(),
+        message: format!("reading latency for {range}: {e}"),
+    })
+}
+
+/// The intervals' histograms added up; `None` if any interval has none.
+pub fn merged_histogram(members: &[&IntervalRow]) -> Option<Histogram> {
+    members
+        .iter()
+        .all(|r| r.histogram.is_some())
+        .then(|| Histogram::merge(members.iter().filter_map(|r| r.histogram.as_ref())))
+}
+
+/// Apdex counts at `t`: the stored counts summed when every interval was
+/// counted at `t`, else read off `merged` (interpolated where `t` or `4t`
+/// falls inside a bucket); `None` when neither is possible.
+pub fn apdex_counts(members: &[&IntervalRow], merged: Option<&Histogram>, t: f64) -> Option<Apdex> {
+    let counted_at_t = !members.is_empty()
+        && members
+            .iter()
+            .all(|r| r.apdex.is_some_and(|(rt, _, _)| (rt - t).abs() < 1e-12));
+    if counted_at_t {
+        let mut a = Apdex::default();
+        for (_, [s, tol, f], i) in members.iter().filter_map(|r| r.apdex) {
+            a.satisfied += s;
+            a.tolerating += tol;
+            a.frustrated += f;
+            a.interpolated |= i;
+        }
+        Some(a)
+    } else {
+        merged.map(|h| h.apdex(t))
+    }
+}
+
 type Key = (String, String, Option<String>, Option<NaiveDate>);
 
 /// Per-period and per-day stats of `rows`, sorted by source, service,
@@ -273,10 +316,7 @@ fn stats(
         .into_iter()
         .map(|(_, s)| s)
         .sum();
-    let merged = members
-        .iter()
-        .all(|r| r.histogram.is_some())
-        .then(|| Histogram::merge(members.iter().filter_map(|r| r.histogram.as_ref())));
+    let merged = merged_histogram(members);
     let (quantiles, quantiles_from) = match (members, &merged) {
         ([one], _) if one.quantiles.is_some() => (one.quantiles, QuantileOrigin::Source),
         (_, Some(h)) if h.total() > 0.0 => (
@@ -285,29 +325,9 @@ fn stats(
         ),
         _ => (None, QuantileOrigin::Unavailable),
     };
-    let counted_at_t = members
-        .iter()
-        .all(|r| r.apdex.is_some_and(|(rt, _, _)| (rt - t).abs() < 1e-12));
-    let (counts, interpolated) = if counted_at_t && !members.is_empty() {
-        let mut sum = [0.0; 3];
-        let mut interpolated = false;
-        for (_, c, i) in members.iter().filter_map(|r| r.apdex) {
-            for (s, x) in sum.iter_mut().zip(c) {
-                *s += x;
-            }
-            interpolated |= i;
-        }
-        (Some(sum), interpolated)
-    } else if let Some(h) = &merged {
-        let a = h.apdex(t);
-        (
-            Some([a.satisfied, a.tolerating, a.frustrated]),
-            a.interpolated,
-        )
-    } else {
-        (None, false)
-    };
-    let apdex = counts.and_then(|[s, tol, f]| apdex_score(s, tol, f));
+    let counts = apdex_counts(members, merged.as_ref(), t);
+    let interpolated = counts.is_some_and(|a| a.interpolated);
+    let apdex = counts.and_then(|a| a.score());
     let q = |i: usize| quantiles.map(|q| q[i]).filter(|v| v.is_finite());
     LatencyStats {
         source,

@@ -18,16 +18,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
-use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 use vitals_core::finding::{Finding, FindingStatus, Severity, finding_id};
-use vitals_core::latency::{Histogram, apdex_score};
 use vitals_core::period::DayRange;
 
 use crate::analyzer::{AnalysisContext, AnalysisOutput, Analyzer};
 use crate::changepoint::{self, ChangePoint, Params};
 use crate::error::AnalyzeError;
-use crate::latency_summary::{IntervalRow, read_rows};
+use crate::latency_summary::{IntervalRow, apdex_counts, merged_histogram, scan_rows};
 
 /// `[analyzers.NAME] type = "p95_regression"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -158,10 +156,7 @@ impl P95Regression {
             if requests < self.config.min_requests {
                 continue;
             }
-            let merged = members
-                .iter()
-                .all(|r| r.histogram.is_some())
-                .then(|| Histogram::merge(members.iter().filter_map(|r| r.histogram.as_ref())));
+            let merged = merged_histogram(&members);
             let p95 = match (members.as_slice(), &merged) {
                 ([one], _) if one.interval_s == self.resolution_s && one.quantiles.is_some() => {
                     one.quantiles.map(|q| q[1])
@@ -169,21 +164,8 @@ impl P95Regression {
                 (_, Some(h)) => h.quantile(0.95),
                 _ => None,
             };
-            let t = self.config.apdex_t_s;
-            let counted = members
-                .iter()
-                .all(|r| r.apdex.is_some_and(|(rt, _, _)| (rt - t).abs() < 1e-12));
-            let apdex = if counted {
-                let mut sum = [0.0; 3];
-                for (_, c, _) in members.iter().filter_map(|r| r.apdex) {
-                    for (s, x) in sum.iter_mut().zip(c) {
-                        *s += x;
-                    }
-                }
-                apdex_score(sum[0], sum[1], sum[2])
-            } else {
-                merged.as_ref().and_then(|h| h.apdex(t).score())
-            };
+            let apdex = apdex_counts(&members, merged.as_ref(), self.config.apdex_t_s)
+                .and_then(|a| a.score());
             out.entry((source, service)).or_default().push(Point {
                 start_s,
                 p95,
@@ -280,17 +262,7 @@ impl Analyzer for P95Regression {
             ctx.period.end,
         )
         .map_or(ctx.period, |h| h.union(&ctx.period));
-        let frame = ctx
-            .store
-            .scan(Dataset::Latency, Some(history))
-            .map_err(|source| AnalyzeError::Store {
-                analyzer: self.name.clone(),
-                source,
-            })?;
-        let rows = read_rows(frame).map_err(|e| AnalyzeError::Frame {
-            analyzer: self.name.clone(),
-            message: format!("reading latency for {history}: {e}"),
-        })?;
+        let rows = scan_rows(ctx.store, history, &self.name)?;
         let period_start = ctx
             .period
             .start

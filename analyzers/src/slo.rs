@@ -20,14 +20,13 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
-use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 use vitals_core::finding::{Finding, FindingStatus, Severity, finding_id};
 use vitals_core::summary::{BurnRate, LatencyStats, SloStatus, SloSummary, Summary};
 
 use crate::analyzer::{AnalysisContext, AnalysisOutput, Analyzer};
 use crate::error::AnalyzeError;
-use crate::latency_summary::{IntervalRow, LatencySummaryConfig, read_rows, summarize};
+use crate::latency_summary::{IntervalRow, LatencySummaryConfig, scan_rows, summarize};
 
 /// Burn rate at which both fast windows page.
 pub const FAST_BURN: f64 = 14.4;
@@ -295,17 +294,7 @@ impl Analyzer for Slo {
     }
 
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError> {
-        let frame = ctx
-            .store
-            .scan(Dataset::Latency, Some(ctx.period))
-            .map_err(|source| AnalyzeError::Store {
-                analyzer: self.name.clone(),
-                source,
-            })?;
-        let rows = read_rows(frame).map_err(|e| AnalyzeError::Frame {
-            analyzer: self.name.clone(),
-            message: format!("reading latency for {}: {e}", ctx.period),
-        })?;
+        let rows = scan_rows(ctx.store, ctx.period, &self.name)?;
         let latency_config = LatencySummaryConfig {
             apdex_t_s: self.config.apdex_t_s,
             apdex_t_s_by_service: self
