@@ -100,22 +100,7 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Analyzer>, ConfigErrors
     if !(c.apdex_t_s > 0.0 && c.apdex_t_s.is_finite()) {
         return Err(config.error(Some("apdex_t_s"), "must be a positive number of seconds"));
     }
-    let resolution = humantime::parse_duration(&c.resolution).map_err(|e| {
-        config.error(
-            Some("resolution"),
-            format!(
-                "invalid duration `{}`: {e} (e.g. `15m`, `1h`, `1d`)",
-                c.resolution
-            ),
-        )
-    })?;
-    let resolution_s = resolution.as_secs() as i64;
-    if resolution.subsec_nanos() != 0 || resolution_s < 60 || 86_400 % resolution_s != 0 {
-        return Err(config.error(
-            Some("resolution"),
-            format!("`{}` must be at least 1m and divide a day", c.resolution),
-        ));
-    }
+    let resolution_s = config.seconds_dividing_day("resolution", &c.resolution, 60)?;
     Ok(Box::new(P95Regression {
         name: config.name.clone(),
         config: c,

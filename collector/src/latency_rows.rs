@@ -9,26 +9,6 @@ use vitals_core::latency::{Apdex, Histogram};
 use crate::collector::{CollectReport, Collected};
 use crate::error::CollectError;
 use crate::focus_file::days_in;
-use vitals_core::config::{ComponentConfig, ConfigErrors};
-
-/// The `interval` of a latency collector in seconds: a whole number of
-/// seconds that divides a day, so intervals align with UTC days.
-pub fn interval_seconds(config: &ComponentConfig, text: &str) -> Result<i64, ConfigErrors> {
-    let value = humantime::parse_duration(text).map_err(|e| {
-        config.error(
-            Some("interval"),
-            format!("invalid duration `{text}`: {e} (e.g. `1m`, `5m`, `1h`)"),
-        )
-    })?;
-    let secs = value.as_secs();
-    if value.subsec_nanos() != 0 || secs == 0 || 86_400 % secs != 0 {
-        return Err(config.error(
-            Some("interval"),
-            format!("`{text}` must be a whole number of seconds that divides a day (e.g. `1m`, `5m`, `1h`)"),
-        ));
-    }
-    Ok(secs as i64)
-}
 
 /// The end (epoch seconds) of the last complete interval of `step_s`
 /// seconds: API collectors read up to it, today included.

@@ -37,9 +37,7 @@ use crate::aws;
 use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
 use crate::http_retry;
-use crate::latency_rows::{
-    LatencyFrameBuilder, LatencyRow, interval_seconds, last_complete_interval_end,
-};
+use crate::latency_rows::{LatencyFrameBuilder, LatencyRow, last_complete_interval_end};
 
 const API: &str = "New Relic NerdGraph";
 
@@ -131,7 +129,7 @@ pub struct NewRelic {
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
     let c: NewRelicConfig = config.parse()?;
     aws::check(config, c.endpoint_url.as_deref(), c.max_attempts)?;
-    let step_s = interval_seconds(config, &c.interval)?;
+    let step_s = config.seconds_dividing_day("interval", &c.interval, 1)?;
     if c.api_key.expose().trim().is_empty() {
         return Err(config.error(Some("api_key"), "must not be empty"));
     }

@@ -39,9 +39,7 @@ use crate::aws;
 use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
 use crate::http_retry;
-use crate::latency_rows::{
-    LatencyFrameBuilder, LatencyRow, interval_seconds, last_complete_interval_end,
-};
+use crate::latency_rows::{LatencyFrameBuilder, LatencyRow, last_complete_interval_end};
 
 const API: &str = "Prometheus query_range";
 
@@ -122,7 +120,7 @@ pub struct Prometheus {
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
     let c: PrometheusConfig = config.parse()?;
     aws::check(config, Some(&c.endpoint_url), c.max_attempts)?;
-    let step_s = interval_seconds(config, &c.interval)?;
+    let step_s = config.seconds_dividing_day("interval", &c.interval, 1)?;
     if !(c.apdex_t_s > 0.0 && c.apdex_t_s.is_finite()) {
         return Err(config.error(Some("apdex_t_s"), "must be a positive number of seconds"));
     }

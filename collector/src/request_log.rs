@@ -38,7 +38,7 @@ use crate::csv_records::CsvRecords;
 use crate::error::CollectError;
 use crate::focus::parse_timestamp;
 use crate::focus_file::{local_files, read_prefix};
-use crate::latency_rows::{LatencyFrameBuilder, LatencyRow, interval_seconds};
+use crate::latency_rows::{LatencyFrameBuilder, LatencyRow};
 use crate::tally::FileTally;
 
 /// `[collectors.NAME] type = "request_log"`.
@@ -175,7 +175,7 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
     if let Err(e) = glob::Pattern::new(&c.path) {
         return Err(config.error(Some("path"), format!("invalid glob pattern: {e}")));
     }
-    let secs = interval_seconds(config, &c.interval)?;
+    let secs = config.seconds_dividing_day("interval", &c.interval, 1)?;
     if !(c.apdex_t_s > 0.0 && c.apdex_t_s.is_finite()) {
         return Err(config.error(Some("apdex_t_s"), "must be a positive number of seconds"));
     }

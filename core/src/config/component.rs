@@ -144,6 +144,33 @@ impl ComponentConfig {
         errors
     }
 
+    /// A duration at `key` (`text`, e.g. `5m`) as whole seconds that divide
+    /// a day, so that intervals line up with UTC days; at least `min_secs`.
+    pub fn seconds_dividing_day(
+        &self,
+        key: &str,
+        text: &str,
+        min_secs: u64,
+    ) -> Result<i64, ConfigErrors> {
+        let value = humantime::parse_duration(text).map_err(|e| {
+            self.error(
+                Some(key),
+                format!("invalid duration `{text}`: {e} (e.g. `1m`, `5m`, `1h`)"),
+            )
+        })?;
+        let secs = value.as_secs();
+        if value.subsec_nanos() != 0 || secs < min_secs.max(1) || 86_400 % secs != 0 {
+            return Err(self.error(
+                Some(key),
+                format!(
+                    "`{text}` must be a whole number of seconds, at least {} s, that divides a day (e.g. `1m`, `5m`, `1h`)",
+                    min_secs.max(1)
+                ),
+            ));
+        }
+        Ok(secs as i64)
+    }
+
     /// The error for a `type` no registry entry matches.
     pub fn unknown_type(&self, known: &[&str]) -> ConfigErrors {
         let mut errors = ConfigErrors::new(self.source.path());
