@@ -14,26 +14,9 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use vitals_analyzers::changepoint::{Params, detect};
+use vitals_analyzers::test_rng::Rng;
 use vitals_collector::CollectWindow;
 use vitals_core::config::{ComponentConfig, ComponentKind};
-
-/// SplitMix64 and Box–Muller: repeatable noise.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u1, u2) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-}
 
 /// Peak resident set size of this process, from /proc (Linux).
 fn peak_rss_mib() -> Option<f64> {

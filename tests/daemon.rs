@@ -3,7 +3,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Workspace, free_port, http_get, promtool};
+use crate::harness::{Workspace, free_port, http_get, promtool, service_stats};
 
 #[test]
 fn run_serves_metrics_that_promtool_accepts_and_stops_on_sigterm() {
@@ -180,23 +180,7 @@ type = "slo"
     promtool_check(&metrics);
     stop(child);
 
-    let run = ws.run(&[
-        "analyze",
-        "--since",
-        "2026-11-02",
-        "--until",
-        "2026-11-02",
-        "--format",
-        "json",
-    ]);
-    run.success();
-    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let latency = doc["summaries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "latency")
-        .unwrap();
+    let doc = ws.analyze("2026-11-02", "2026-11-02");
     let gauge = |line_start: &str| -> f64 {
         metrics
             .lines()
@@ -209,12 +193,7 @@ type = "slo"
             .unwrap()
     };
     for service in ["api", "search"] {
-        let stats = latency["period_stats"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["service"] == service && s["endpoint"].is_null())
-            .unwrap();
+        let stats = service_stats(&doc, service);
         let p95 = gauge(&format!(
             "vitals_latency_p95_seconds{{service=\"{service}\"}}"
         ));

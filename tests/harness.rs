@@ -147,17 +147,21 @@ money_decimals = 4
         cmd.output().expect("running vitals").into()
     }
 
-    /// The first summary of `vitals analyze --since SINCE --until UNTIL
-    /// --format json`, which must succeed.
+    /// `vitals analyze --since SINCE --until UNTIL --format json`, which
+    /// must succeed: its summaries and findings.
     #[track_caller]
-    pub fn cost_summary(&self, since: &str, until: &str) -> serde_json::Value {
+    pub fn analyze(&self, since: &str, until: &str) -> serde_json::Value {
         let run = self.run(&[
             "analyze", "--since", since, "--until", until, "--format", "json",
         ]);
         run.success();
-        let mut doc: serde_json::Value =
-            serde_json::from_str(&run.stdout).expect("analyze prints JSON");
-        doc["summaries"][0].take()
+        serde_json::from_str(&run.stdout).expect("analyze prints JSON")
+    }
+
+    /// The first summary of [`Workspace::analyze`].
+    #[track_caller]
+    pub fn cost_summary(&self, since: &str, until: &str) -> serde_json::Value {
+        self.analyze(since, until)["summaries"][0].take()
     }
 
     /// Asserts a `vitals collect` run failed with `expected` in its log,
@@ -299,4 +303,21 @@ pub fn fixture_json(name: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value 
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("JSON from {name}: {e}"))
+}
+
+/// The period stats of `service` (all its endpoints) in the `latency`
+/// summary of a [`Workspace::analyze`] document.
+#[track_caller]
+pub fn service_stats<'a>(doc: &'a serde_json::Value, service: &str) -> &'a serde_json::Value {
+    doc["summaries"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["kind"] == "latency"))
+        .expect("a latency summary")["period_stats"]
+        .as_array()
+        .and_then(|stats| {
+            stats
+                .iter()
+                .find(|s| s["service"] == service && s["endpoint"].is_null())
+        })
+        .unwrap_or_else(|| panic!("no period stats for {service}"))
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Workspace, duckdb_rows};
+use crate::harness::{Workspace, duckdb_rows, service_stats};
 use crate::peers::{Fault, FaultProxy, Request};
 
 const DAY_START: i64 = 1_793_577_600; // 2026-11-02T00:00:00Z
@@ -173,40 +173,15 @@ fn nrql_results_become_latency_rows_after_rate_limits() {
         [170.0, 20.0, 10.0, 0.9, 200.0, 4.0]
     );
 
-    let run = ws.run(&[
-        "analyze",
-        "--since",
-        "2026-11-02",
-        "--until",
-        "2026-11-02",
-        "--format",
-        "json",
-    ]);
-    run.success();
-    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
-    let latency = doc["summaries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "latency")
-        .unwrap();
-    let stats = |service: &str| {
-        latency["period_stats"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["service"] == service)
-            .unwrap()
-            .clone()
-    };
+    let doc = ws.analyze("2026-11-02", "2026-11-02");
     // 170 satisfied, 20 tolerating, 10 frustrated → 0.90, "Good".
-    let checkout = stats("checkout");
+    let checkout = service_stats(&doc, "checkout");
     assert!((checkout["apdex"].as_f64().unwrap() - 0.90).abs() < 1e-12);
     assert_eq!(checkout["apdex_band"], "good");
     // A day of 5-minute quantiles cannot be combined: never averaged.
     assert_eq!(checkout["quantiles_from"], "unavailable");
     assert!(checkout["p95_s"].is_null());
-    let search = stats("search");
+    let search = service_stats(&doc, "search");
     assert_eq!(search["requests"].as_f64().unwrap(), search_requests as f64);
     assert_eq!(search["errors"].as_f64().unwrap(), search_errors as f64);
 }

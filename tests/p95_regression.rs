@@ -6,26 +6,9 @@
 use std::fmt::Write;
 
 use serde_json::Value;
+use vitals_analyzers::test_rng::Rng;
 
 use crate::harness::Workspace;
-
-/// SplitMix64 and Box–Muller: repeatable noise.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u1, u2) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-}
 
 #[test]
 fn a_step_in_p95_is_found_at_its_hour_and_a_steady_service_stays_quiet() {
@@ -65,17 +48,7 @@ type = "p95_regression"
     }
     ws.write("logs/requests.csv", &csv);
     ws.run(&["collect"]).success();
-    let run = ws.run(&[
-        "analyze",
-        "--since",
-        "2026-11-08",
-        "--until",
-        "2026-11-10",
-        "--format",
-        "json",
-    ]);
-    run.success();
-    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let doc = ws.analyze("2026-11-08", "2026-11-10");
     let findings: Vec<&Value> = doc["findings"]
         .as_array()
         .unwrap()

@@ -9,12 +9,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate};
 use polars::prelude::*;
-use serde_json::Value;
 use vitals_core::latency::Histogram;
 use vitals_core::period::DayRange;
 use vitals_core::{Dataset, Store};
 
-use crate::harness::{Workspace, fixture_json, free_port};
+use crate::harness::{Workspace, fixture_json, free_port, service_stats};
 use crate::peers::{Fault, FaultProxy, PrometheusServer};
 
 /// Per service and interval start (epoch seconds): requests, errors, and the
@@ -199,31 +198,10 @@ fn histograms_equal_prometheus_histogram_quantile_and_counts_equal_the_truth() {
     // A whole day: `latency_summary` merges 288 intervals; Prometheus
     // differences the day's first and last samples.
     let day_end = start + 86_400;
-    let run = ws.run(&[
-        "analyze",
-        "--since",
-        "2026-11-02",
-        "--until",
-        "2026-11-02",
-        "--format",
-        "json",
-    ]);
-    run.success();
-    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
-    let latency = doc["summaries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "latency")
-        .expect("a latency summary");
+    let doc = ws.analyze("2026-11-02", "2026-11-02");
     for (q, field) in [(0.5, "p50_s"), (0.95, "p95_s"), (0.99, "p99_s")] {
         for (service, want) in prometheus_quantiles(&prom, q, "1d", day_end) {
-            let stats = latency["period_stats"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["service"] == service.as_str() && s["endpoint"].is_null())
-                .unwrap();
+            let stats = service_stats(&doc, &service);
             let got = stats[field].as_f64().unwrap();
             println!(
                 "prometheus: {service} 2026-11-02 {field} vitals {got:.9} s, Prometheus histogram_quantile {want:.9} s"

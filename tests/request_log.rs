@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::harness::{Workspace, duckdb_rows, fixture_json};
+use crate::harness::{Workspace, duckdb_rows, fixture_json, service_stats};
 
 const CONFIG: &str = r#"
 [store]
@@ -92,30 +92,9 @@ fn quantiles_counts_and_apdex_equal_duckdb_over_three_formats() {
 
     // Two days merged from 5-minute histograms, per service, by
     // `latency_summary`.
-    let run = ws.run(&[
-        "analyze",
-        "--since",
-        "2026-11-02",
-        "--until",
-        "2026-11-03",
-        "--format",
-        "json",
-    ]);
-    run.success();
-    let doc: Value = serde_json::from_str(&run.stdout).expect("analyze prints JSON");
-    let latency = doc["summaries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "latency")
-        .expect("a latency summary");
+    let doc = ws.analyze("2026-11-02", "2026-11-03");
     let service_p95 = |service: &str| {
-        let stats = latency["period_stats"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["service"] == service && s["endpoint"].is_null())
-            .unwrap_or_else(|| panic!("no period stats for {service}"));
+        let stats = service_stats(&doc, service);
         assert_eq!(stats["quantiles_from"], "histogram");
         assert_eq!(stats["apdex_interpolated"], false);
         (

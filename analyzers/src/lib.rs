@@ -10,8 +10,9 @@ pub mod latency_summary;
 pub mod p95_regression;
 pub mod registry;
 pub mod slo;
-#[cfg(test)]
-mod test_rng;
+/// Seeded noise for synthetic evaluation series (tests, benchmarks).
+#[doc(hidden)]
+pub mod test_rng;
 #[cfg(test)]
 mod test_store;
 
