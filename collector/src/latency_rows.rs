@@ -10,6 +10,20 @@ use crate::collector::{CollectReport, Collected};
 use crate::error::CollectError;
 use crate::focus_file::days_in;
 
+/// Defaults the latency collectors share: a 5-minute interval, Apdex T of
+/// 0.5 s, and (API collectors) the last two days read per run.
+pub fn default_interval() -> String {
+    "5m".into()
+}
+
+pub fn default_apdex_t_s() -> f64 {
+    0.5
+}
+
+pub fn default_lookback_days() -> u32 {
+    2
+}
+
 /// The end (epoch seconds) of the last complete interval of `step_s`
 /// seconds: API collectors read up to it, today included.
 pub fn last_complete_interval_end(step_s: i64) -> i64 {

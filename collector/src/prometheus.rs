@@ -39,7 +39,7 @@ use crate::aws;
 use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
 use crate::http_retry;
-use crate::latency_rows::{LatencyFrameBuilder, LatencyRow, last_complete_interval_end};
+use crate::latency_rows::{self, LatencyFrameBuilder, LatencyRow, last_complete_interval_end};
 
 const API: &str = "Prometheus query_range";
 
@@ -67,14 +67,14 @@ pub struct PrometheusConfig {
     pub error_selector: String,
     /// The interval (and query step), e.g. `1m`, `5m` (default); it must
     /// divide a day.
-    #[serde(default = "default_interval")]
+    #[serde(default = "latency_rows::default_interval")]
     pub interval: String,
     /// Apdex threshold T in seconds. Default 0.5.
-    #[serde(default = "default_apdex_t_s")]
+    #[serde(default = "latency_rows::default_apdex_t_s")]
     pub apdex_t_s: f64,
     /// Days read per run without `--since`/`--until`, today (to its last
     /// complete interval) included. Default 2.
-    #[serde(default = "default_lookback_days")]
+    #[serde(default = "latency_rows::default_lookback_days")]
     pub lookback_days: u32,
     /// Sent as `Authorization: Bearer …` (managed Prometheus, proxies).
     pub bearer_token: Option<Secret>,
@@ -94,18 +94,6 @@ fn default_service_label() -> String {
 
 fn default_error_selector() -> String {
     "code=~\"5..\"".into()
-}
-
-fn default_interval() -> String {
-    "5m".into()
-}
-
-fn default_apdex_t_s() -> f64 {
-    0.5
-}
-
-fn default_lookback_days() -> u32 {
-    2
 }
 
 #[derive(Debug)]

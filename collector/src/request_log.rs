@@ -38,7 +38,7 @@ use crate::csv_records::CsvRecords;
 use crate::error::CollectError;
 use crate::focus::parse_timestamp;
 use crate::focus_file::{local_files, read_prefix};
-use crate::latency_rows::{LatencyFrameBuilder, LatencyRow};
+use crate::latency_rows::{self, LatencyFrameBuilder, LatencyRow};
 use crate::tally::FileTally;
 
 /// `[collectors.NAME] type = "request_log"`.
@@ -59,10 +59,10 @@ pub struct RequestLogConfig {
     pub service: Option<String>,
     /// Length of an interval, e.g. `1m`, `5m` (default), `1h`; it must
     /// divide a day.
-    #[serde(default = "default_interval")]
+    #[serde(default = "latency_rows::default_interval")]
     pub interval: String,
     /// Apdex threshold T in seconds. Default 0.5.
-    #[serde(default = "default_apdex_t_s")]
+    #[serde(default = "latency_rows::default_apdex_t_s")]
     pub apdex_t_s: f64,
     /// Lowest status that counts as an error. Default 500.
     #[serde(default = "default_error_status_min")]
@@ -124,14 +124,6 @@ impl DurationUnit {
             DurationUnit::Ns => 1e9,
         }
     }
-}
-
-fn default_interval() -> String {
-    "5m".into()
-}
-
-fn default_apdex_t_s() -> f64 {
-    0.5
 }
 
 fn default_error_status_min() -> i64 {
