@@ -1,6 +1,7 @@
 //! Peer services the integration tests start on loopback ports (PEERS.md),
 //! and a small fault-injecting HTTP proxy to put in front of them.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -598,6 +599,26 @@ impl PrometheusServer {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        Self::serve(scratch, &data, &[])
+    }
+
+    /// An empty Prometheus with native histograms on and the remote-write
+    /// receiver open: history arrives by [`PrometheusServer::push`] (promtool
+    /// cannot backfill native histograms).
+    pub fn start_receiving() -> PrometheusServer {
+        let scratch = tempfile::tempdir().unwrap();
+        let data = scratch.path().join("data");
+        Self::serve(
+            scratch,
+            &data,
+            &[
+                "--enable-feature=native-histograms",
+                "--web.enable-remote-write-receiver",
+            ],
+        )
+    }
+
+    fn serve(scratch: tempfile::TempDir, data: &Path, extra: &[&str]) -> PrometheusServer {
         let config = scratch.path().join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
         let port = free_port();
@@ -608,7 +629,8 @@ impl PrometheusServer {
             .arg(format!("--storage.tsdb.path={}", data.display()))
             // The history is fixed in the past: keep it all.
             .arg("--storage.tsdb.retention.time=36500d")
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra);
         let process = start("prometheus", command, scratch, || {
             crate::harness::http_get(port, "/-/ready").is_ok_and(|(s, _)| s == 200)
         });
@@ -618,15 +640,54 @@ impl PrometheusServer {
         }
     }
 
+    /// Sends samples through the remote-write protocol (1.0). Samples must
+    /// come in time order across requests: Prometheus appends them to its
+    /// head block, which takes nothing more than an hour older than the
+    /// newest sample it holds.
+    pub fn push(&self, series: &[WriteSeries]) {
+        let (status, body) = http_bytes(
+            self.port,
+            "POST",
+            "/api/v1/write",
+            "application/x-protobuf",
+            &[
+                ("Content-Encoding", "snappy"),
+                ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+            ],
+            &write_request(series),
+        )
+        .expect("remote write to Prometheus");
+        assert_eq!(status, 204, "remote write: {body}");
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// A PromQL range query from `start` to `end` (epoch seconds): the
+    /// result matrix.
+    pub fn query_range(&self, promql: &str, start: i64, end: i64, step: i64) -> Vec<Value> {
+        self.api(
+            promql,
+            &format!(
+                "/api/v1/query_range?query={}&start={start}&end={end}&step={step}",
+                url_encode(promql)
+            ),
+        )
+    }
+
     /// A PromQL instant query at `time` (epoch seconds): the result vector.
     pub fn query(&self, promql: &str, time: i64) -> Vec<Value> {
-        let path = format!("/api/v1/query?query={}&time={time}", url_encode(promql));
+        self.api(
+            promql,
+            &format!("/api/v1/query?query={}&time={time}", url_encode(promql)),
+        )
+    }
+
+    /// `data.result` of a query API call.
+    fn api(&self, promql: &str, path: &str) -> Vec<Value> {
         let (status, body) =
-            crate::harness::http_get(self.port, &path).expect("querying Prometheus");
+            crate::harness::http_get(self.port, path).expect("querying Prometheus");
         assert_eq!(status, 200, "`{promql}`: {body}");
         let doc: Value = serde_json::from_str(&body).expect("Prometheus answers JSON");
         doc["data"]["result"]
@@ -646,4 +707,132 @@ pub fn url_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A native-histogram sample for Prometheus's remote-write receiver
+/// (`prompb.Histogram`, integer counts).
+#[derive(Debug, Clone, Default)]
+pub struct NativeSample {
+    pub t_ms: i64,
+    pub count: u64,
+    pub sum: f64,
+    pub schema: i32,
+    pub zero_threshold: f64,
+    pub zero_count: u64,
+    /// Positive buckets: index → count (not cumulative); bucket `i` is
+    /// `(base^(i-1), base^i]` with `base = 2^(2^-schema)`.
+    pub buckets: BTreeMap<i32, u64>,
+}
+
+/// One series of a remote-write request.
+#[derive(Debug, Clone, Default)]
+pub struct WriteSeries {
+    pub labels: Vec<(String, String)>,
+    /// `(epoch milliseconds, value)`.
+    pub floats: Vec<(i64, f64)>,
+    pub histograms: Vec<NativeSample>,
+}
+
+/// Protocol Buffers encoding, as much as `prompb.WriteRequest` needs.
+mod pb {
+    pub fn varint(out: &mut Vec<u8>, mut n: u64) {
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+
+    pub fn zigzag(n: i64) -> u64 {
+        ((n << 1) ^ (n >> 63)) as u64
+    }
+
+    pub fn key(out: &mut Vec<u8>, field: u64, wire: u64) {
+        varint(out, (field << 3) | wire);
+    }
+
+    pub fn uint(out: &mut Vec<u8>, field: u64, n: u64) {
+        key(out, field, 0);
+        varint(out, n);
+    }
+
+    pub fn double(out: &mut Vec<u8>, field: u64, x: f64) {
+        key(out, field, 1);
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+
+    pub fn bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
+        key(out, field, 2);
+        varint(out, b.len() as u64);
+        out.extend_from_slice(b);
+    }
+}
+
+fn encode_histogram(h: &NativeSample) -> Vec<u8> {
+    let mut out = Vec::new();
+    pb::uint(&mut out, 1, h.count);
+    pb::double(&mut out, 3, h.sum);
+    pb::uint(&mut out, 4, pb::zigzag(h.schema.into()));
+    pb::double(&mut out, 5, h.zero_threshold);
+    pb::uint(&mut out, 6, h.zero_count);
+    // Spans of consecutive indices; counts as deltas from the bucket before.
+    let mut spans: Vec<(i32, u32)> = Vec::new();
+    let mut last: Option<i32> = None;
+    for &i in h.buckets.keys() {
+        match last {
+            Some(l) if l + 1 == i => spans.last_mut().unwrap().1 += 1,
+            Some(l) => spans.push((i - l - 1, 1)),
+            None => spans.push((i, 1)),
+        }
+        last = Some(i);
+    }
+    for (offset, length) in spans {
+        let mut span = Vec::new();
+        pb::uint(&mut span, 1, pb::zigzag(offset.into()));
+        pb::uint(&mut span, 2, length.into());
+        pb::bytes(&mut out, 11, &span);
+    }
+    let mut deltas = Vec::new();
+    let mut previous = 0i64;
+    for &c in h.buckets.values() {
+        pb::varint(&mut deltas, pb::zigzag(c as i64 - previous));
+        previous = c as i64;
+    }
+    pb::bytes(&mut out, 12, &deltas);
+    pb::uint(&mut out, 15, h.t_ms as u64);
+    out
+}
+
+/// `prompb.WriteRequest`, snappy-framed as one literal (valid snappy,
+/// uncompressed).
+fn write_request(series: &[WriteSeries]) -> Vec<u8> {
+    let mut request = Vec::new();
+    for s in series {
+        let mut ts = Vec::new();
+        let mut labels = s.labels.clone();
+        labels.sort();
+        for (name, value) in &labels {
+            let mut label = Vec::new();
+            pb::bytes(&mut label, 1, name.as_bytes());
+            pb::bytes(&mut label, 2, value.as_bytes());
+            pb::bytes(&mut ts, 1, &label);
+        }
+        for (t_ms, v) in &s.floats {
+            let mut sample = Vec::new();
+            pb::double(&mut sample, 1, *v);
+            pb::uint(&mut sample, 2, *t_ms as u64);
+            pb::bytes(&mut ts, 2, &sample);
+        }
+        for h in &s.histograms {
+            pb::bytes(&mut ts, 4, &encode_histogram(h));
+        }
+        pb::bytes(&mut request, 1, &ts);
+    }
+    let mut framed = Vec::with_capacity(request.len() + 10);
+    pb::varint(&mut framed, request.len() as u64);
+    // A literal of length n: tag 63 << 2 (four length bytes follow, n - 1).
+    framed.push(63 << 2);
+    framed.extend_from_slice(&(request.len() as u32 - 1).to_le_bytes());
+    framed.extend_from_slice(&request);
+    framed
 }

@@ -18,9 +18,9 @@ use crate::peers::{Fault, FaultProxy, PrometheusServer};
 
 /// Per service and interval start (epoch seconds): requests, errors, and the
 /// service's histogram (its endpoints merged), from the store.
-type Stored = BTreeMap<(String, i64), (f64, f64, Histogram, bool)>;
+pub(crate) type Stored = BTreeMap<(String, i64), (f64, f64, Histogram, bool)>;
 
-fn stored(ws: &Workspace) -> Stored {
+pub(crate) fn stored(ws: &Workspace) -> Stored {
     let store = Store::open(ws.path("store")).unwrap();
     let days = DayRange::new(
         NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
@@ -100,7 +100,7 @@ fn prometheus_quantiles(
 }
 
 /// A workspace whose `prom` collector reads `url`.
-fn prom_workspace(url: &str, extra: &str) -> Workspace {
+pub(crate) fn prom_workspace(url: &str, extra: &str) -> Workspace {
     let ws = Workspace::new();
     ws.write(
         "config.toml",

@@ -20,5 +20,6 @@ mod gcp_billing_export;
 mod newrelic;
 mod p95_regression;
 mod prometheus;
+mod prometheus_native;
 mod report;
 mod request_log;

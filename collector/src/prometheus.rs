@@ -1,14 +1,22 @@
 //! `prometheus`: latency histograms from a Prometheus server's HTTP API.
 //!
 //! For each day of the window, three `query_range` calls at the interval as
-//! step: the histogram's `_bucket` series, its `_count` series, and the
-//! `_count` series that match the error selector, each raw (not summed), so
-//! that every series is differenced on its own. The increase of a series
-//! over an interval is the difference of its values at the interval's two
-//! ends; a value below the one before is a counter reset, after which the
-//! new value is the increase (as `increase()` reads resets). Unlike
-//! `increase()`, nothing is extrapolated to the window's edges, so the
-//! intervals of a day add up exactly to the day, and the days to the week.
+//! step, each for raw series (not summed), so that every series is
+//! differenced on its own:
+//!
+//! 1. the histogram: the classic `_bucket` series and the native-histogram
+//!    series (named as the metric itself);
+//! 2. the classic `_count` series;
+//! 3. the error requests: the classic `_count` and the native series that
+//!    match the error selector.
+//!
+//! The increase of a series over an interval is the difference of its
+//! values at the interval's two ends; a value below the one before is a
+//! counter reset, after which the new value is the increase (as
+//! `increase()` reads resets). Unlike `increase()`, nothing is extrapolated
+//! to the window's edges, so the intervals of a day add up exactly to the
+//! day, and the days to the week. Native histograms are differenced bucket by
+//! bucket, through resolution changes ([`native`]).
 //!
 //! A series missing at a step (no sample within Prometheus's lookback) or
 //! whose value is NaN resumes at its next value: the increase across the gap
@@ -16,14 +24,15 @@
 //! first value of the day has nothing before it and counts nothing.
 //!
 //! Per interval, service and endpoint (the grouping labels), the bucket
-//! increases of all series are added per `le` into one histogram (made
-//! monotonic as `histogram_quantile` does), requests from `_count`, errors
-//! from the error selector. Apdex at `apdex_t_s` is read off the histogram;
-//! where T or 4T is not a bucket bound it is interpolated inside the bucket
-//! as `histogram_quantile` would, and the row says so.
-//!
-//! Native histograms are not read yet: a series that has them is reported as
-//! a warning and left out.
+//! increases of all series are added into one histogram: classic buckets
+//! per `le` (made monotonic as `histogram_quantile` does), native buckets on
+//! their own boundaries. Requests come from `_count` (or the native count),
+//! errors from the error selector. Where a service has both (a client
+//! exposing both kinds during a migration), the native histogram is used and
+//! the classic one left out, so nothing is counted twice. Apdex at
+//! `apdex_t_s` is read off the histogram; where T or 4T is not a bucket
+//! bound it is interpolated inside the bucket as `histogram_quantile` would,
+//! and the row says so.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -41,6 +50,10 @@ use crate::error::CollectError;
 use crate::http_retry;
 use crate::latency_rows::{self, LatencyFrameBuilder, LatencyRow, last_complete_interval_end};
 
+mod native;
+
+use native::{NativeJson, NativeSum};
+
 const API: &str = "Prometheus query_range";
 
 /// `[collectors.NAME] type = "prometheus"`.
@@ -49,8 +62,8 @@ const API: &str = "Prometheus query_range";
 pub struct PrometheusConfig {
     /// The server's base URL, e.g. `http://prometheus:9090`.
     pub endpoint_url: String,
-    /// The classic histogram's name, without `_bucket`. Default
-    /// `http_request_duration_seconds`.
+    /// The histogram's name: a native histogram's, or a classic one's
+    /// without `_bucket`. Default `http_request_duration_seconds`.
     #[serde(default = "default_metric")]
     pub metric: String,
     /// The label that names the service. Default `service`.
@@ -61,8 +74,8 @@ pub struct PrometheusConfig {
     pub endpoint_label: Option<String>,
     /// Extra label matchers for every query, e.g. `job="api", env="prod"`.
     pub selector: Option<String>,
-    /// Matchers that pick the error requests among `_count`'s series.
-    /// Default `code=~"5.."`.
+    /// Matchers that pick the error requests among `_count`'s (or the
+    /// native histogram's) series. Default `code=~"5.."`.
     #[serde(default = "default_error_selector")]
     pub error_selector: String,
     /// The interval (and query step), e.g. `1m`, `5m` (default); it must
@@ -180,7 +193,7 @@ struct Series {
     #[serde(default)]
     values: Vec<(f64, String)>,
     #[serde(default)]
-    histograms: Vec<serde_json::Value>,
+    histograms: Vec<(f64, NativeJson)>,
 }
 
 /// A Prometheus sample value: a float, `NaN`, `+Inf` or `-Inf`.
@@ -193,33 +206,47 @@ fn sample_value(s: &str) -> Option<f64> {
     }
 }
 
-/// Increase per interval of one counter series sampled at the steps of a
-/// day: `(interval index, increase)`.
+/// Increase per interval of one series sampled at the steps of a day:
+/// `(interval index, increase)`. `read` gives a sample's value (`None`: no
+/// value at this step), `since(value, previous)` the increase between two.
+fn step_increases<S, V>(
+    samples: &[(f64, S)],
+    start_s: i64,
+    step_s: i64,
+    read: impl Fn(&S) -> Result<Option<V>, String>,
+    since: impl Fn(&V, &V) -> V,
+) -> Result<Vec<(usize, V)>, String> {
+    let mut out = Vec::new();
+    let mut last: Option<V> = None;
+    for (ts, sample) in samples {
+        let Some(v) = read(sample)? else {
+            continue;
+        };
+        let k = ((ts - start_s as f64) / step_s as f64).round() as i64;
+        if k > 0
+            && let Some(prev) = &last
+        {
+            out.push(((k - 1) as usize, since(&v, prev)));
+        }
+        last = Some(v);
+    }
+    Ok(out)
+}
+
+/// Increase per interval of one counter series; a value below the one
+/// before is a reset, after which the value is the increase.
 fn increases(
     values: &[(f64, String)],
     start_s: i64,
     step_s: i64,
 ) -> Result<Vec<(usize, f64)>, String> {
-    let mut out = Vec::new();
-    let mut last: Option<f64> = None;
-    for (ts, raw) in values {
+    let read = |raw: &String| {
         let v = sample_value(raw).ok_or_else(|| format!("sample value `{raw}` is not a number"))?;
-        if !v.is_finite() {
-            continue;
-        }
-        let offset = ts - start_s as f64;
-        let k = (offset / step_s as f64).round() as i64;
-        if k <= 0 {
-            last = Some(v);
-            continue;
-        }
-        if let Some(prev) = last {
-            let inc = if v >= prev { v - prev } else { v };
-            out.push(((k - 1) as usize, inc));
-        }
-        last = Some(v);
-    }
-    Ok(out)
+        Ok(v.is_finite().then_some(v))
+    };
+    step_increases(values, start_s, step_s, read, |&v, &prev| {
+        if v >= prev { v - prev } else { v }
+    })
 }
 
 type GroupKey = (String, Option<String>);
@@ -232,6 +259,8 @@ struct DayTally {
     requests: BTreeMap<(GroupKey, usize), f64>,
     errors: BTreeMap<(GroupKey, usize), f64>,
     bounds: BTreeMap<GroupKey, BTreeSet<String>>,
+    native: BTreeMap<(GroupKey, usize), NativeSum>,
+    native_errors: BTreeMap<(GroupKey, usize), f64>,
 }
 
 impl Prometheus {
@@ -317,37 +346,47 @@ impl Prometheus {
         }
         let m = &self.config.metric;
         let base = self.config.selector.as_deref();
+        let errors = Some(self.config.error_selector.as_str());
+        let names = |classic: &str| format!("__name__=~\"{m}_{classic}|{m}\"");
         let queries = [
-            selector(&format!("{m}_bucket"), &[base]),
+            selector("", &[Some(names("bucket").as_str()), base]),
             selector(&format!("{m}_count"), &[base]),
-            selector(
-                &format!("{m}_count"),
-                &[base, Some(self.config.error_selector.as_str())],
-            ),
+            selector("", &[Some(names("count").as_str()), base, errors]),
         ];
         let mut tally = DayTally::default();
         let mut unlabeled = 0usize;
-        let mut native = 0usize;
+        let mut not_histograms = 0usize;
         for (i, query) in queries.iter().enumerate() {
             let page = report.pages + 1;
             let series = self.query_range(query, start_s, end_s, page).await?;
             report.pages += 1;
+            let bad = |message: String| CollectError::BadResponse {
+                api: API,
+                page,
+                message: format!("`{query}`: {message}"),
+            };
             for s in series {
-                if !s.histograms.is_empty() {
-                    native += 1;
-                    continue;
-                }
                 let Some(key) = self.group(&s.metric) else {
                     unlabeled += 1;
                     continue;
                 };
-                let incs = increases(&s.values, start_s, self.step_s).map_err(|message| {
-                    CollectError::BadResponse {
-                        api: API,
-                        page,
-                        message: format!("`{query}`: {message}"),
+                if s.metric.get("__name__") == Some(m) {
+                    // The metric itself: native-histogram samples; a float
+                    // sample there is some other kind of metric.
+                    not_histograms += usize::from(!s.values.is_empty());
+                    let incs =
+                        native::increases(&s.histograms, start_s, self.step_s).map_err(bad)?;
+                    for (k, inc) in incs {
+                        if i == 0 {
+                            tally.native.entry((key.clone(), k)).or_default().add(&inc);
+                        } else {
+                            *tally.native_errors.entry((key.clone(), k)).or_default() +=
+                                inc.count();
+                        }
                     }
-                })?;
+                    continue;
+                }
+                let incs = increases(&s.values, start_s, self.step_s).map_err(bad)?;
                 match i {
                     0 => {
                         let Some(le) = s.metric.get("le").cloned() else {
@@ -387,9 +426,9 @@ impl Prometheus {
                 self.config.service_label
             ));
         }
-        if native > 0 {
+        if not_histograms > 0 {
             report.warnings.push(format!(
-                "{day}: {native} native-histogram series left out (not supported yet)"
+                "{day}: {not_histograms} series named `{m}` hold float samples, not native histograms; left out"
             ));
         }
         self.rows(day, start_s, tally, rows, report);
@@ -408,33 +447,41 @@ impl Prometheus {
             .buckets
             .keys()
             .chain(tally.requests.keys())
+            .chain(tally.native.keys())
             .cloned()
             .collect();
         let mut bad_histograms = 0usize;
+        let mut both = 0usize;
         for key in keys {
-            let histogram = tally.buckets.remove(&key).and_then(|by_le| {
-                let les = tally.bounds.get(&key.0)?;
-                let mut pairs: Vec<(f64, f64)> = les
-                    .iter()
-                    .filter_map(|le| {
-                        sample_value(le).map(|b| (b, by_le.get(le).copied().unwrap_or(0.0)))
-                    })
-                    .collect();
-                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-                let (bounds, cumulative): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-                let h = Histogram::from_cumulative(bounds, &cumulative)
-                    .ok()
-                    .filter(|h| h.bounds().last() == Some(&f64::INFINITY));
-                bad_histograms += usize::from(h.is_none());
-                h
-            });
-            let requests = tally
-                .requests
-                .get(&key)
-                .copied()
-                .or_else(|| histogram.as_ref().map(Histogram::total))
-                .unwrap_or(0.0);
-            let errors = tally.errors.get(&key).copied().unwrap_or(0.0);
+            let classic = tally.buckets.remove(&key);
+            let classic_requests = tally.requests.get(&key).copied();
+            let (histogram, requests, errors) = if let Some(sum) = tally.native.remove(&key) {
+                both += usize::from(classic.is_some() || classic_requests.is_some());
+                let errors = tally.native_errors.get(&key).copied().unwrap_or(0.0);
+                (sum.histogram(), sum.count(), errors)
+            } else {
+                let histogram = classic.and_then(|by_le| {
+                    let les = tally.bounds.get(&key.0)?;
+                    let mut pairs: Vec<(f64, f64)> = les
+                        .iter()
+                        .filter_map(|le| {
+                            sample_value(le).map(|b| (b, by_le.get(le).copied().unwrap_or(0.0)))
+                        })
+                        .collect();
+                    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    let (bounds, cumulative): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+                    let h = Histogram::from_cumulative(bounds, &cumulative)
+                        .ok()
+                        .filter(|h| h.bounds().last() == Some(&f64::INFINITY));
+                    bad_histograms += usize::from(h.is_none());
+                    h
+                });
+                let requests = classic_requests
+                    .or_else(|| histogram.as_ref().map(Histogram::total))
+                    .unwrap_or(0.0);
+                let errors = tally.errors.get(&key).copied().unwrap_or(0.0);
+                (histogram, requests, errors)
+            };
             let ((service, endpoint), k) = key;
             let ts = DateTime::from_timestamp(start_s + k as i64 * self.step_s, 0)
                 .unwrap_or_default()
@@ -460,6 +507,12 @@ impl Prometheus {
         if bad_histograms > 0 {
             report.warnings.push(format!(
                 "{day}: {bad_histograms} interval histogram(s) without a `+Inf` bucket or with bad `le` values stored without buckets"
+            ));
+        }
+        if both > 0 {
+            report.warnings.push(format!(
+                "{day}: {both} interval(s) with both classic and native histograms of `{}`; the native ones used",
+                self.config.metric
             ));
         }
     }
