@@ -51,8 +51,40 @@ fn run_serves_metrics_that_promtool_accepts_and_stops_on_sigterm() {
     stop(child);
 }
 
+/// `request_log` over `logs/` and the three latency analyzers.
+pub(crate) const LATENCY_CONFIG: &str = r#"
+[collectors.logs]
+type = "request_log"
+path = "logs"
+
+[analyzers.latency]
+type = "latency_summary"
+
+[analyzers.regressions]
+type = "p95_regression"
+
+[analyzers.slo]
+type = "slo"
+"#;
+
+/// Ten hours of 2026-11-02 for `request_log`: `api` answers every minute
+/// in 20 to 419 ms, all well; `search` every minute with a 503.
+pub(crate) fn two_services_request_log() -> String {
+    let mut csv = String::from("timestamp,service,endpoint,duration_ms,status\n");
+    for i in 0..600 {
+        let (h, m) = (i / 60 % 24, i % 60);
+        let d = 20.0 + (i * 37 % 400) as f64;
+        csv.push_str(&format!("2026-11-02T{h:02}:{m:02}:00Z,api,/x,{d},200\n"));
+        csv.push_str(&format!(
+            "2026-11-02T{h:02}:{m:02}:30Z,search,/q,{},503\n",
+            d / 4.0
+        ));
+    }
+    csv
+}
+
 /// Starts `vitals run` in `ws` and waits until `/readyz` says ready.
-fn start_daemon(ws: &Workspace, port: u16) -> Child {
+pub(crate) fn start_daemon(ws: &Workspace, port: u16) -> Child {
     let mut child = ws
         .command(&["run"])
         .stdout(Stdio::piped())
@@ -106,7 +138,7 @@ fn promtool_check(metrics: &str) {
 }
 
 /// Sends SIGTERM and asserts a clean stop within 20 s.
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -147,33 +179,10 @@ path = "store"
 
 [server]
 listen = "127.0.0.1:{port}"
-
-[collectors.logs]
-type = "request_log"
-path = "logs"
-
-[analyzers.latency]
-type = "latency_summary"
-
-[analyzers.regressions]
-type = "p95_regression"
-
-[analyzers.slo]
-type = "slo"
-"#
+{LATENCY_CONFIG}"#
         ),
     );
-    let mut csv = String::from("timestamp,service,endpoint,duration_ms,status\n");
-    for i in 0..600 {
-        let (h, m) = (i / 60 % 24, i % 60);
-        let d = 20.0 + (i * 37 % 400) as f64;
-        csv.push_str(&format!("2026-11-02T{h:02}:{m:02}:00Z,api,/x,{d},200\n"));
-        csv.push_str(&format!(
-            "2026-11-02T{h:02}:{m:02}:30Z,search,/q,{},503\n",
-            d / 4.0
-        ));
-    }
-    ws.write("logs/requests.csv", &csv);
+    ws.write("logs/requests.csv", &two_services_request_log());
     let child = start_daemon(&ws, port);
     let (status, metrics) = http_get(port, "/metrics").unwrap();
     assert_eq!(status, 200);

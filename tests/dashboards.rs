@@ -1,11 +1,15 @@
-//! Every Grafana panel query parses as PromQL: each dashboard expression
-//! becomes a recording rule that `promtool check rules` (Prometheus's own
-//! parser) must accept. That the queries name only vitals' metrics is
+//! Every Grafana panel query parses as PromQL (each dashboard expression
+//! becomes a recording rule that `promtool check rules`, Prometheus's own
+//! parser, must accept) and answers with data from a real Prometheus that
+//! scraped `vitals run`. That the queries name only vitals' metrics is also
 //! checked in `src/metrics.rs`.
 
 use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::harness::{Workspace, promtool, repo};
+use crate::daemon::{LATENCY_CONFIG, start_daemon, stop, two_services_request_log};
+use crate::harness::{Workspace, free_port, promtool, repo};
+use crate::peers::PrometheusServer;
 
 fn exprs(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
@@ -22,11 +26,9 @@ fn exprs(v: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-#[test]
-fn every_dashboard_query_is_valid_promql() {
-    let ws = Workspace::new();
-    let mut rules = String::from("groups:\n  - name: dashboards\n    rules:\n");
-    let mut count = 0;
+/// Every panel query of every dashboard.
+fn dashboard_queries() -> Vec<String> {
+    let mut found = Vec::new();
     for entry in std::fs::read_dir(repo().join("dashboards")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "json") {
@@ -34,16 +36,23 @@ fn every_dashboard_query_is_valid_promql() {
         }
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let mut found = Vec::new();
         exprs(&json, &mut found);
-        for expr in found {
-            count += 1;
-            // A YAML double-quoted scalar: JSON's string escaping is valid in it.
-            rules.push_str(&format!(
-                "      - record: vitals:dashboard_query_{count}\n        expr: {}\n",
-                serde_json::to_string(&expr).unwrap()
-            ));
-        }
+    }
+    found
+}
+
+#[test]
+fn every_dashboard_query_is_valid_promql() {
+    let ws = Workspace::new();
+    let mut rules = String::from("groups:\n  - name: dashboards\n    rules:\n");
+    let mut count = 0;
+    for expr in dashboard_queries() {
+        count += 1;
+        // A YAML double-quoted scalar: JSON's string escaping is valid in it.
+        rules.push_str(&format!(
+            "      - record: vitals:dashboard_query_{count}\n        expr: {}\n",
+            serde_json::to_string(&expr).unwrap()
+        ));
     }
     assert!(count >= 20, "only {count} dashboard queries found");
     ws.write("rules.yml", &rules);
@@ -59,4 +68,68 @@ fn every_dashboard_query_is_valid_promql() {
         String::from_utf8_lossy(&out.stderr)
     );
     println!("dashboards: {count} queries parse as PromQL");
+}
+
+/// The daemon on cost (the FOCUS sample) and latency (request logs) data,
+/// scraped every second by a real Prometheus: every panel's query answers
+/// with at least one series. Only the report's age waits for a weekly report
+/// run, which the test does not make.
+#[test]
+fn every_dashboard_query_answers_from_a_prometheus_that_scraped_the_daemon() {
+    let ws = Workspace::with_focus_files();
+    ws.copy_sample("files/focus.csv");
+    ws.write("logs/requests.csv", &two_services_request_log());
+    let port = free_port();
+    let config = std::fs::read_to_string(ws.path("config.toml")).unwrap();
+    ws.write(
+        "config.toml",
+        &format!(
+            r#"{config}
+[server]
+listen = "127.0.0.1:{port}"
+{LATENCY_CONFIG}"#
+        ),
+    );
+    let daemon = start_daemon(&ws, port);
+    let prom = PrometheusServer::start_scraping(&format!("127.0.0.1:{port}"));
+    let now = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    // Three good scrapes: rates and increases need two samples.
+    let scrapes = "sum_over_time(up{job=\"vitals\"}[1m])";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let good = prom
+            .query(scrapes, now())
+            .first()
+            .and_then(|r| r["value"][1].as_str()?.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if good >= 3.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape vitals 3 times in 60 s ({good})"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let queries: Vec<String> = dashboard_queries()
+        .into_iter()
+        .filter(|q| !q.contains("vitals_report_last_success"))
+        .collect();
+    let time = now();
+    let empty: Vec<&String> = queries
+        .iter()
+        .filter(|q| prom.query(q, time).is_empty())
+        .collect();
+    assert!(empty.is_empty(), "panels without data: {empty:#?}");
+    assert!(queries.len() >= 20, "only {} queries", queries.len());
+    println!(
+        "dashboards: {} queries answer from a Prometheus that scraped vitals",
+        queries.len()
+    );
+    stop(daemon);
 }

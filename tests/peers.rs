@@ -602,6 +602,17 @@ impl PrometheusServer {
         Self::serve(scratch, &data, &[])
     }
 
+    /// A Prometheus that scrapes `target` (`host:port`, job `vitals`) every
+    /// second.
+    pub fn start_scraping(target: &str) -> PrometheusServer {
+        let scratch = tempfile::tempdir().unwrap();
+        let data = scratch.path().join("data");
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: vitals\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        Self::serve_with(scratch, &data, &config, &[])
+    }
+
     /// An empty Prometheus with native histograms on and the remote-write
     /// receiver open: history arrives by [`PrometheusServer::push`] (promtool
     /// cannot backfill native histograms).
@@ -619,8 +630,17 @@ impl PrometheusServer {
     }
 
     fn serve(scratch: tempfile::TempDir, data: &Path, extra: &[&str]) -> PrometheusServer {
+        Self::serve_with(scratch, data, "global:\n  scrape_interval: 1m\n", extra)
+    }
+
+    fn serve_with(
+        scratch: tempfile::TempDir,
+        data: &Path,
+        config_yaml: &str,
+        extra: &[&str],
+    ) -> PrometheusServer {
         let config = scratch.path().join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
+        std::fs::write(&config, config_yaml).unwrap();
         let port = free_port();
         let binary = crate::harness::promtool().with_file_name("prometheus");
         let mut command = Command::new(binary);
