@@ -10,6 +10,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use vitals_collector::CollectWindow;
+use vitals_core::Dataset;
 use vitals_core::period::{DayRange, Week};
 use vitals_core::summary::Summary;
 
@@ -144,7 +145,7 @@ async fn collect_cycle(app: &Arc<App>, metrics: &Metrics) -> bool {
 /// Sets the latency gauges from the 7 days up to the latest day with
 /// latency data.
 async fn refresh_latency_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
-    let latest = match pipeline::latest_day(app, vitals_core::Dataset::Latency).await {
+    let latest = match pipeline::latest_day(app, Dataset::Latency).await {
         Ok(Some(day)) => day,
         Ok(None) => return true,
         Err(e) => {
@@ -156,7 +157,7 @@ async fn refresh_latency_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
         start: latest - chrono::Duration::days(6),
         end: latest,
     };
-    let Ok(analysis) = pipeline::analyze(app, metrics, week).await else {
+    let Ok(analysis) = pipeline::analyze(app, metrics, week, Some(Dataset::Latency)).await else {
         return false;
     };
     let summary = analysis.summaries.iter().find_map(|s| match s {
@@ -188,8 +189,8 @@ async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
     };
     let week = Week::latest_complete(latest, Utc::now().date_naive());
     let (Ok(week_analysis), Ok(day_analysis)) = (
-        pipeline::analyze(app, metrics, week.range()).await,
-        pipeline::analyze(app, metrics, DayRange::single(latest)).await,
+        pipeline::analyze(app, metrics, week.range(), Some(Dataset::Cost)).await,
+        pipeline::analyze(app, metrics, DayRange::single(latest), Some(Dataset::Cost)).await,
     ) else {
         return false;
     };

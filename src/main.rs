@@ -175,7 +175,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                     .with_context(|| format!("`--until` {u} is before `--since` {s}"))?,
                 _ => pipeline::latest_week(&app).await?.range(),
             };
-            let analysis = pipeline::analyze(&app, &metrics, range).await?;
+            let analysis = pipeline::analyze(&app, &metrics, range, None).await?;
             match format {
                 OutputFormat::Json => {
                     let doc = serde_json::json!({

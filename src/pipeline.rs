@@ -125,11 +125,13 @@ pub struct Analysis {
     pub failures: Vec<(String, anyhow::Error)>,
 }
 
-/// Runs every analyzer over `period` on the blocking pool.
+/// Runs every analyzer over `period` on the blocking pool, or only those
+/// that read `only`.
 pub async fn analyze(
     app: &Arc<App>,
     metrics: &Metrics,
     period: DayRange,
+    only: Option<Dataset>,
 ) -> anyhow::Result<Analysis> {
     let app = Arc::clone(app);
     let metrics = metrics.clone();
@@ -140,7 +142,11 @@ pub async fn analyze(
             today: Utc::now().date_naive(),
         };
         let mut out = Analysis::default();
-        for analyzer in &app.analyzers {
+        let selected = app
+            .analyzers
+            .iter()
+            .filter(|a| only.is_none_or(|d| a.dataset() == d));
+        for analyzer in selected {
             metrics
                 .analyzer_runs
                 .with_label_values(&[analyzer.name()])
@@ -231,7 +237,7 @@ async fn render_and_write(
     formats: &[Format],
     out: Option<&std::path::Path>,
 ) -> anyhow::Result<Vec<Option<PathBuf>>> {
-    let analysis = analyze(app, metrics, week.range()).await?;
+    let analysis = analyze(app, metrics, week.range(), None).await?;
     if let Some((name, e)) = analysis.failures.into_iter().next() {
         return Err(e.context(format!(
             "report `{}` needs the analyzers; `{name}` failed",

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::daemon::{LATENCY_CONFIG, start_daemon, stop, two_services_request_log};
-use crate::harness::{Workspace, free_port, promtool, repo};
+use crate::harness::{Workspace, free_port, http_get, promtool, repo};
 use crate::peers::PrometheusServer;
 
 fn exprs(v: &serde_json::Value, out: &mut Vec<String>) {
@@ -73,7 +73,8 @@ fn every_dashboard_query_is_valid_promql() {
 /// The daemon on cost (the FOCUS sample) and latency (request logs) data,
 /// scraped every second by a real Prometheus: every panel's query answers
 /// with at least one series. Only the report's age waits for a weekly report
-/// run, which the test does not make.
+/// run, which the test does not make. The daemon ran each analyzer only for
+/// the figures of its own dataset.
 #[test]
 fn every_dashboard_query_answers_from_a_prometheus_that_scraped_the_daemon() {
     let ws = Workspace::with_focus_files();
@@ -131,5 +132,20 @@ listen = "127.0.0.1:{port}"
         "dashboards: {} queries answer from a Prometheus that scraped vitals",
         queries.len()
     );
+
+    // One collect cycle refreshes the cost figures (latest week, latest
+    // day) and the latency figures (7 days), each with only the analyzers
+    // that read that dataset.
+    let (_, metrics) = http_get(port, "/metrics").unwrap();
+    for (analyzer, runs) in [
+        ("cost", 2),
+        ("anomalies", 2),
+        ("latency", 1),
+        ("regressions", 1),
+        ("slo", 1),
+    ] {
+        let line = format!("vitals_analyzer_runs_total{{analyzer=\"{analyzer}\"}} {runs}\n");
+        assert!(metrics.contains(&line), "missing {line:?} in:\n{metrics}");
+    }
     stop(daemon);
 }

@@ -3,10 +3,10 @@
 use std::fmt;
 
 use chrono::NaiveDate;
-use vitals_core::Store;
 use vitals_core::finding::Finding;
 use vitals_core::period::DayRange;
 use vitals_core::summary::Summary;
+use vitals_core::{Dataset, Store};
 
 use crate::error::AnalyzeError;
 
@@ -35,6 +35,10 @@ pub trait Analyzer: Send + Sync + fmt::Debug {
 
     /// The registry type, which is also the `kind` of its findings.
     fn type_name(&self) -> &'static str;
+
+    /// The dataset it reads, so that a refresh of one dataset's figures
+    /// runs only the analyzers that read it.
+    fn dataset(&self) -> Dataset;
 
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError>;
 }

@@ -280,6 +280,10 @@ impl Analyzer for CostAnomaly {
         "cost_anomaly"
     }
 
+    fn dataset(&self) -> Dataset {
+        Dataset::Cost
+    }
+
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError> {
         let params = self.params();
         let scan = DayRange {

@@ -77,6 +77,10 @@ impl Analyzer for CostSummaryAnalyzer {
         "cost_summary"
     }
 
+    fn dataset(&self) -> Dataset {
+        Dataset::Cost
+    }
+
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError> {
         let store_error = |source| AnalyzeError::Store {
             analyzer: self.name.clone(),

@@ -97,6 +97,10 @@ impl Analyzer for LatencySummaryAnalyzer {
         "latency_summary"
     }
 
+    fn dataset(&self) -> Dataset {
+        Dataset::Latency
+    }
+
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError> {
         let store_error = |source| AnalyzeError::Store {
             analyzer: self.name.clone(),

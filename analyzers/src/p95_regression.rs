@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 use vitals_core::finding::{Finding, FindingStatus, Severity, finding_id};
 use vitals_core::period::DayRange;
@@ -239,6 +240,10 @@ impl Analyzer for P95Regression {
 
     fn type_name(&self) -> &'static str {
         "p95_regression"
+    }
+
+    fn dataset(&self) -> Dataset {
+        Dataset::Latency
     }
 
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError> {

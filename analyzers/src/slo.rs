@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 use vitals_core::finding::{Finding, FindingStatus, Severity, finding_id};
 use vitals_core::summary::{BurnRate, LatencyStats, SloStatus, SloSummary, Summary};
@@ -291,6 +292,10 @@ impl Analyzer for Slo {
 
     fn type_name(&self) -> &'static str {
         "slo"
+    }
+
+    fn dataset(&self) -> Dataset {
+        Dataset::Latency
     }
 
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError> {
