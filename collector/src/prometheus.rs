@@ -27,14 +27,16 @@
 //! increases of all series are added into one histogram: classic buckets
 //! per `le` (made monotonic as `histogram_quantile` does), native buckets on
 //! their own boundaries. Requests come from `_count` (or the native count),
-//! errors from the error selector. Where a service has both (a client
-//! exposing both kinds during a migration), the native histogram is used and
-//! the classic one left out, so nothing is counted twice. Apdex at
+//! errors from the error selector. A target exposing both kinds (which
+//! Prometheus keeps when told to scrape classic histograms too) counts once,
+//! from the native histogram: its classic series are left out. Targets on
+//! classic histograms beside targets on native ones (a rollout) all count,
+//! their buckets merged onto the union of bounds. Apdex at
 //! `apdex_t_s` is read off the histogram; where T or 4T is not a bucket
 //! bound it is interpolated inside the bucket as `histogram_quantile` would,
 //! and the row says so.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -249,6 +251,16 @@ fn increases(
     })
 }
 
+/// A series' labels but its name and `le`: what a classic series and a
+/// native one from the same target have in common.
+fn target(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .filter(|(k, _)| *k != "__name__" && *k != "le")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 type GroupKey = (String, Option<String>);
 
 /// Increases of one day, per group and interval.
@@ -356,6 +368,10 @@ impl Prometheus {
         let mut tally = DayTally::default();
         let mut unlabeled = 0usize;
         let mut not_histograms = 0usize;
+        let mut twice = 0usize;
+        // Targets that expose the native histogram: their classic series,
+        // if Prometheus keeps those too, count the same requests again.
+        let mut native_targets: HashSet<BTreeMap<String, String>> = HashSet::new();
         for (i, query) in queries.iter().enumerate() {
             let page = report.pages + 1;
             let series = self.query_range(query, start_s, end_s, page).await?;
@@ -365,12 +381,25 @@ impl Prometheus {
                 page,
                 message: format!("`{query}`: {message}"),
             };
+            if i == 0 {
+                native_targets.extend(
+                    series
+                        .iter()
+                        .filter(|s| s.metric.get("__name__") == Some(m))
+                        .map(|s| target(&s.metric)),
+                );
+            }
             for s in series {
                 let Some(key) = self.group(&s.metric) else {
                     unlabeled += 1;
                     continue;
                 };
-                if s.metric.get("__name__") == Some(m) {
+                let native = s.metric.get("__name__") == Some(m);
+                if !native && native_targets.contains(&target(&s.metric)) {
+                    twice += 1;
+                    continue;
+                }
+                if native {
                     // The metric itself: native-histogram samples; a float
                     // sample there is some other kind of metric.
                     not_histograms += usize::from(!s.values.is_empty());
@@ -426,6 +455,11 @@ impl Prometheus {
                 self.config.service_label
             ));
         }
+        if twice > 0 {
+            report.warnings.push(format!(
+                "{day}: {twice} classic series of `{m}` left out: their targets expose it as a native histogram too, counted once from that"
+            ));
+        }
         if not_histograms > 0 {
             report.warnings.push(format!(
                 "{day}: {not_histograms} series named `{m}` hold float samples, not native histograms; left out"
@@ -451,36 +485,42 @@ impl Prometheus {
             .cloned()
             .collect();
         let mut bad_histograms = 0usize;
-        let mut both = 0usize;
         for key in keys {
-            let classic = tally.buckets.remove(&key);
-            let classic_requests = tally.requests.get(&key).copied();
-            let (histogram, requests, errors) = if let Some(sum) = tally.native.remove(&key) {
-                both += usize::from(classic.is_some() || classic_requests.is_some());
-                let errors = tally.native_errors.get(&key).copied().unwrap_or(0.0);
-                (sum.histogram(), sum.count(), errors)
-            } else {
-                let histogram = classic.and_then(|by_le| {
-                    let les = tally.bounds.get(&key.0)?;
-                    let mut pairs: Vec<(f64, f64)> = les
-                        .iter()
-                        .filter_map(|le| {
-                            sample_value(le).map(|b| (b, by_le.get(le).copied().unwrap_or(0.0)))
-                        })
-                        .collect();
-                    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    let (bounds, cumulative): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-                    let h = Histogram::from_cumulative(bounds, &cumulative)
-                        .ok()
-                        .filter(|h| h.bounds().last() == Some(&f64::INFINITY));
-                    bad_histograms += usize::from(h.is_none());
-                    h
-                });
-                let requests = classic_requests
-                    .or_else(|| histogram.as_ref().map(Histogram::total))
-                    .unwrap_or(0.0);
-                let errors = tally.errors.get(&key).copied().unwrap_or(0.0);
-                (histogram, requests, errors)
+            let classic = tally.buckets.remove(&key).and_then(|by_le| {
+                let les = tally.bounds.get(&key.0)?;
+                let mut pairs: Vec<(f64, f64)> = les
+                    .iter()
+                    .filter_map(|le| {
+                        sample_value(le).map(|b| (b, by_le.get(le).copied().unwrap_or(0.0)))
+                    })
+                    .collect();
+                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let (bounds, cumulative): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+                let h = Histogram::from_cumulative(bounds, &cumulative)
+                    .ok()
+                    .filter(|h| h.bounds().last() == Some(&f64::INFINITY));
+                bad_histograms += usize::from(h.is_none());
+                h
+            });
+            let mut requests = tally
+                .requests
+                .get(&key)
+                .copied()
+                .or_else(|| classic.as_ref().map(Histogram::total))
+                .unwrap_or(0.0);
+            let mut errors = tally.errors.get(&key).copied().unwrap_or(0.0);
+            // Targets on native histograms beside targets on classic ones
+            // (a rollout): both count, their buckets merged.
+            let histogram = match tally.native.remove(&key) {
+                Some(sum) => {
+                    requests += sum.count();
+                    errors += tally.native_errors.get(&key).copied().unwrap_or(0.0);
+                    match (sum.histogram(), classic) {
+                        (Some(n), Some(c)) => Some(Histogram::merge([&n, &c])),
+                        (n, c) => n.or(c),
+                    }
+                }
+                None => classic,
             };
             let ((service, endpoint), k) = key;
             let ts = DateTime::from_timestamp(start_s + k as i64 * self.step_s, 0)
@@ -507,12 +547,6 @@ impl Prometheus {
         if bad_histograms > 0 {
             report.warnings.push(format!(
                 "{day}: {bad_histograms} interval histogram(s) without a `+Inf` bucket or with bad `le` values stored without buckets"
-            ));
-        }
-        if both > 0 {
-            report.warnings.push(format!(
-                "{day}: {both} interval(s) with both classic and native histograms of `{}`; the native ones used",
-                self.config.metric
             ));
         }
     }
