@@ -81,7 +81,7 @@ pub struct PrometheusConfig {
     #[serde(default = "default_error_selector")]
     pub error_selector: String,
     /// The interval (and query step), e.g. `1m`, `5m` (default); it must
-    /// divide a day.
+    /// divide a day and be at least 8 s (a day in one query).
     #[serde(default = "latency_rows::default_interval")]
     pub interval: String,
     /// Apdex threshold T in seconds. Default 0.5.
@@ -123,7 +123,9 @@ pub struct Prometheus {
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
     let c: PrometheusConfig = config.parse()?;
     aws::check(config, Some(&c.endpoint_url), c.max_attempts)?;
-    let step_s = config.seconds_dividing_day("interval", &c.interval, 1)?;
+    // Prometheus answers at most 11,000 points per series: a day's steps
+    // must fit in one query.
+    let step_s = config.seconds_dividing_day("interval", &c.interval, 8)?;
     if !(c.apdex_t_s > 0.0 && c.apdex_t_s.is_finite()) {
         return Err(config.error(Some("apdex_t_s"), "must be a positive number of seconds"));
     }
@@ -582,6 +584,8 @@ impl Collector for Prometheus {
 
 #[cfg(test)]
 mod tests {
+    use vitals_core::config::ComponentKind;
+
     use super::*;
 
     fn values(points: &[(i64, &str)]) -> Vec<(f64, String)> {
@@ -606,6 +610,20 @@ mod tests {
             vec![(0, 5.0), (1, 3.0), (4, 6.0)]
         );
         assert!(increases(&values(&[(0, "x")]), 0, 300).is_err());
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let err = |extra: &str| {
+            let text = format!("type = \"prometheus\"\nendpoint_url = \"http://p:9090\"\n{extra}");
+            let cfg = ComponentConfig::from_toml(ComponentKind::Collector, "prom", &text).unwrap();
+            build(&cfg).unwrap_err().to_string()
+        };
+        assert!(err("interval = \"5s\"").contains("at least 8 s, that divides a day"));
+        assert!(err("interval = \"7m\"").contains("divides a day"));
+        assert!(err("metric = \"http-latency\"").contains("is not a metric name"));
+        assert!(err("endpoint_label = \"a:b\"").contains("is not a label name"));
+        assert!(err("apdex_t_s = 0").contains("positive number of seconds"));
     }
 
     #[test]
