@@ -133,8 +133,15 @@ fn histograms_equal_prometheus_histogram_quantile_and_counts_equal_the_truth() {
     let ws = prom_workspace(&prom.url(), "");
     let run = ws.run(&TWO_DAYS);
     run.success();
-    assert!(run.stdout.contains("from 6 API page(s)"), "{}", run.stdout);
+    // Two days, four six-hour parts each, three queries per part.
+    assert!(run.stdout.contains("from 24 API page(s)"), "{}", run.stdout);
+    // A day per query: the same rows (the scrape gap's first missing step
+    // starts the second six-hour part; the value carried across counts it).
+    let whole_days = prom_workspace(&prom.url(), "query_hours = 24");
+    whole_days.run(&TWO_DAYS).success();
+    let by_day = stored(&whole_days);
     let stored = stored(&ws);
+    assert!(stored == by_day, "daily queries differ");
     let start = expected["start"].as_i64().unwrap();
     let irregular = |service: &str, t: i64| {
         expected["irregular"][service]
@@ -237,19 +244,19 @@ fn bad_answers_fail_clearly_or_are_retried(prom: &PrometheusServer) {
     );
     let ws = prom_workspace(&throttled.url(), "");
     ws.run(&TWO_DAYS).success();
-    assert_eq!(throttled.count(), 7, "six queries and one retry");
+    assert_eq!(throttled.count(), 25, "24 queries and one retry");
 
     // Day 2's first query fails every time.
     let broken = FaultProxy::start(
         prom.port,
-        Box::new(move |r| (r.n >= 3).then(|| unavailable(500))),
+        Box::new(move |r| (r.n >= 12).then(|| unavailable(500))),
     );
     let ws = prom_workspace(&broken.url(), "max_attempts = 2");
     let run = ws.run(&TWO_DAYS);
     ws.assert_collect_failed(
         &run,
         "prom",
-        "Prometheus query_range page 4: HTTP 500 Internal Server Error: overloaded",
+        "Prometheus query_range page 13: HTTP 500 Internal Server Error: overloaded",
     );
 
     let ws = prom_workspace(&prom.url(), "selector = 'job=~\"[\"'");

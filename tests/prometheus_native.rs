@@ -23,8 +23,10 @@ const STEP: i64 = 300;
 const METRIC: &str = "http_request_duration_seconds";
 /// checkout /pay 200 restarts: its counts start again from zero.
 const RESET_AT: i64 = START + 10 * 3600 + 5;
-/// search is not scraped from 06:01 to 06:14 (inclusive).
-const GAP: (i64, i64) = (START + 6 * 3600 + 60, START + 6 * 3600 + 14 * 60);
+/// search is not scraped from 05:58 to 06:12 (inclusive): the steps at
+/// 06:05 and 06:10, where the collector's second six-hour query starts, have
+/// no value.
+const GAP: (i64, i64) = (START + 5 * 3600 + 58 * 60, START + 6 * 3600 + 12 * 60);
 /// upload drops from schema 3 to 2 (a client at its bucket limit).
 const COARSER_AT: i64 = START + 12 * 3600 + 150;
 /// 2^-10 s, a boundary at schemas 3 and 2.
@@ -291,7 +293,8 @@ fn native_histograms_equal_prometheus_histogram_quantile_and_counts_equal_the_tr
     let ws = prom_workspace(&prom.url(), "");
     let run = ws.run(&["collect", "--since", "2026-11-02", "--until", "2026-11-02"]);
     run.success();
-    assert!(run.stdout.contains("from 3 API page(s)"), "{}", run.stdout);
+    // Four six-hour parts, three queries each.
+    assert!(run.stdout.contains("from 12 API page(s)"), "{}", run.stdout);
     // upload exposes a classic histogram too: counted once, not twice
     // (its 9 `_bucket` series and its `_count`).
     assert!(
@@ -301,8 +304,16 @@ fn native_histograms_equal_prometheus_histogram_quantile_and_counts_equal_the_tr
         "{}",
         run.stderr
     );
+    // Hour by hour (24 parts, each series' last value carried from one to
+    // the next), the same rows.
+    let hourly = prom_workspace(&prom.url(), "query_hours = 1");
+    hourly
+        .run(&["collect", "--since", "2026-11-02", "--until", "2026-11-02"])
+        .success();
+    let by_hour = stored(&hourly);
     let stored = stored(&ws);
-    // The intervals from 06:00 to 06:15: a plain difference of samples five
+    assert!(stored == by_hour, "hourly queries differ");
+    // The intervals from 05:55 to 06:15: a plain difference of samples five
     // minutes apart does not measure them one by one.
     let gap_interval = |service: &str, t: i64| {
         service == "search" && (GAP.0 / STEP * STEP..GAP.1 / STEP * STEP + STEP).contains(&t)

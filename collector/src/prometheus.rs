@@ -1,8 +1,9 @@
 //! `prometheus`: latency histograms from a Prometheus server's HTTP API.
 //!
-//! For each day of the window, three `query_range` calls at the interval as
-//! step, each for raw series (not summed), so that every series is
-//! differenced on its own:
+//! Each day of the window is read in parts of `query_hours` (so that an
+//! answer holds a bounded number of points however many series there are),
+//! each with three `query_range` calls at the interval as step, each for raw
+//! series (not summed), so that every series is differenced on its own:
 //!
 //! 1. the histogram: the classic `_bucket` series and the native-histogram
 //!    series (named as the metric itself);
@@ -20,8 +21,10 @@
 //!
 //! A series missing at a step (no sample within Prometheus's lookback) or
 //! whose value is NaN resumes at its next value: the increase across the gap
-//! is counted in the interval in which the series comes back. A series'
-//! first value of the day has nothing before it and counts nothing.
+//! is counted in the interval in which the series comes back. Each series'
+//! latest value is carried from one part of the day to the next, so the parts
+//! change nothing. A series' first value of the day has nothing before it and
+//! counts nothing.
 //!
 //! Per interval, service and endpoint (the grouping labels), the bucket
 //! increases of all series are added into one histogram: classic buckets
@@ -54,7 +57,7 @@ use crate::latency_rows::{self, LatencyFrameBuilder, LatencyRow, last_complete_i
 
 mod native;
 
-use native::{NativeJson, NativeSum};
+use native::{Native, NativeJson, NativeSum};
 
 const API: &str = "Prometheus query_range";
 
@@ -84,6 +87,12 @@ pub struct PrometheusConfig {
     /// divide a day and be at least 8 s (a day in one query).
     #[serde(default = "latency_rows::default_interval")]
     pub interval: String,
+    /// Hours of a day per query (1, 2, 3, 4, 6, 8, 12 or 24): each series'
+    /// points of that many hours arrive in one answer, so this bounds the
+    /// answers' size for high-cardinality histograms. Results do not depend
+    /// on it. Default 6.
+    #[serde(default = "default_query_hours")]
+    pub query_hours: u32,
     /// Apdex threshold T in seconds. Default 0.5.
     #[serde(default = "latency_rows::default_apdex_t_s")]
     pub apdex_t_s: f64,
@@ -107,6 +116,10 @@ fn default_service_label() -> String {
     "service".into()
 }
 
+fn default_query_hours() -> u32 {
+    6
+}
+
 fn default_error_selector() -> String {
     "code=~\"5..\"".into()
 }
@@ -116,6 +129,8 @@ pub struct Prometheus {
     name: String,
     config: PrometheusConfig,
     step_s: i64,
+    /// Seconds per query: `query_hours`, a whole number of steps.
+    chunk_s: i64,
     http: reqwest::Client,
 }
 
@@ -129,6 +144,13 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
     if !(c.apdex_t_s > 0.0 && c.apdex_t_s.is_finite()) {
         return Err(config.error(Some("apdex_t_s"), "must be a positive number of seconds"));
     }
+    if c.query_hours == 0 || 24 % c.query_hours != 0 {
+        return Err(config.error(
+            Some("query_hours"),
+            "must divide a day: 1, 2, 3, 4, 6, 8, 12 or 24",
+        ));
+    }
+    let chunk_s = (i64::from(c.query_hours) * 3600 / step_s).max(1) * step_s;
     if !(1..=60).contains(&c.lookback_days) {
         return Err(config.error(Some("lookback_days"), "must be between 1 and 60"));
     }
@@ -157,6 +179,7 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
     Ok(Box::new(Prometheus {
         name: config.name.clone(),
         step_s,
+        chunk_s,
         config: c,
         http,
     }))
@@ -213,26 +236,27 @@ fn sample_value(s: &str) -> Option<f64> {
 /// Increase per interval of one series sampled at the steps of a day:
 /// `(interval index, increase)`. `read` gives a sample's value (`None`: no
 /// value at this step), `since(value, previous)` the increase between two.
+/// `last` is the series' latest value before these samples (from the day's
+/// earlier queries), and is left at the latest value after them.
 fn step_increases<S, V>(
     samples: &[(f64, S)],
-    start_s: i64,
-    step_s: i64,
+    (start_s, step_s): (i64, i64),
+    last: &mut Option<V>,
     read: impl Fn(&S) -> Result<Option<V>, String>,
     since: impl Fn(&V, &V) -> V,
 ) -> Result<Vec<(usize, V)>, String> {
     let mut out = Vec::new();
-    let mut last: Option<V> = None;
     for (ts, sample) in samples {
         let Some(v) = read(sample)? else {
             continue;
         };
         let k = ((ts - start_s as f64) / step_s as f64).round() as i64;
         if k > 0
-            && let Some(prev) = &last
+            && let Some(prev) = last.as_ref()
         {
             out.push(((k - 1) as usize, since(&v, prev)));
         }
-        last = Some(v);
+        *last = Some(v);
     }
     Ok(out)
 }
@@ -241,27 +265,30 @@ fn step_increases<S, V>(
 /// before is a reset, after which the value is the increase.
 fn increases(
     values: &[(f64, String)],
-    start_s: i64,
-    step_s: i64,
+    day: (i64, i64),
+    last: &mut Option<f64>,
 ) -> Result<Vec<(usize, f64)>, String> {
     let read = |raw: &String| {
         let v = sample_value(raw).ok_or_else(|| format!("sample value `{raw}` is not a number"))?;
         Ok(v.is_finite().then_some(v))
     };
-    step_increases(values, start_s, step_s, read, |&v, &prev| {
+    step_increases(values, day, last, read, |&v, &prev| {
         if v >= prev { v - prev } else { v }
     })
 }
 
 /// A series' labels but its name and `le`: what a classic series and a
 /// native one from the same target have in common.
-fn target(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+fn target(labels: &Labels) -> Labels {
     labels
         .iter()
         .filter(|(k, _)| *k != "__name__" && *k != "le")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
+
+/// A series' labels, its name included.
+type Labels = BTreeMap<String, String>;
 
 type GroupKey = (String, Option<String>);
 
@@ -368,89 +395,109 @@ impl Prometheus {
             selector("", &[Some(names("count").as_str()), base, errors]),
         ];
         let mut tally = DayTally::default();
-        let mut unlabeled = 0usize;
-        let mut not_histograms = 0usize;
-        let mut twice = 0usize;
+        let mut unlabeled: HashSet<Labels> = HashSet::new();
+        let mut not_histograms: HashSet<Labels> = HashSet::new();
+        let mut twice: HashSet<Labels> = HashSet::new();
         // Targets that expose the native histogram: their classic series,
         // if Prometheus keeps those too, count the same requests again.
-        let mut native_targets: HashSet<BTreeMap<String, String>> = HashSet::new();
-        for (i, query) in queries.iter().enumerate() {
-            let page = report.pages + 1;
-            let series = self.query_range(query, start_s, end_s, page).await?;
-            report.pages += 1;
-            let bad = |message: String| CollectError::BadResponse {
-                api: API,
-                page,
-                message: format!("`{query}`: {message}"),
-            };
-            if i == 0 {
-                native_targets.extend(
-                    series
-                        .iter()
-                        .filter(|s| s.metric.get("__name__") == Some(m))
-                        .map(|s| target(&s.metric)),
-                );
-            }
-            for s in series {
-                let Some(key) = self.group(&s.metric) else {
-                    unlabeled += 1;
-                    continue;
+        let mut native_targets: HashSet<Labels> = HashSet::new();
+        // Each series' latest value, per query, carried from one part of
+        // the day to the next.
+        let mut floats: HashMap<(usize, Labels), Option<f64>> = HashMap::new();
+        let mut natives: HashMap<(usize, Labels), Option<Native>> = HashMap::new();
+        let day_steps = (start_s, self.step_s);
+        // The first part starts at midnight (the baseline); the next ones
+        // a step after the part before ends.
+        let mut from_s = start_s;
+        while from_s <= end_s {
+            let to_s =
+                (start_s + ((from_s - start_s) / self.chunk_s + 1) * self.chunk_s).min(end_s);
+            for (i, query) in queries.iter().enumerate() {
+                let page = report.pages + 1;
+                let series = self.query_range(query, from_s, to_s, page).await?;
+                report.pages += 1;
+                let bad = |message: String| CollectError::BadResponse {
+                    api: API,
+                    page,
+                    message: format!("`{query}`: {message}"),
                 };
-                let native = s.metric.get("__name__") == Some(m);
-                if !native && native_targets.contains(&target(&s.metric)) {
-                    twice += 1;
-                    continue;
+                if i == 0 {
+                    native_targets.extend(
+                        series
+                            .iter()
+                            .filter(|s| s.metric.get("__name__") == Some(m))
+                            .map(|s| target(&s.metric)),
+                    );
                 }
-                if native {
-                    // The metric itself: native-histogram samples; a float
-                    // sample there is some other kind of metric.
-                    not_histograms += usize::from(!s.values.is_empty());
-                    let incs =
-                        native::increases(&s.histograms, start_s, self.step_s).map_err(bad)?;
-                    for (k, inc) in incs {
-                        if i == 0 {
-                            tally.native.entry((key.clone(), k)).or_default().add(&inc);
-                        } else {
-                            *tally.native_errors.entry((key.clone(), k)).or_default() +=
-                                inc.count();
-                        }
+                for s in series {
+                    let Some(key) = self.group(&s.metric) else {
+                        unlabeled.insert(s.metric);
+                        continue;
+                    };
+                    let native = s.metric.get("__name__") == Some(m);
+                    if !native && native_targets.contains(&target(&s.metric)) {
+                        twice.insert(s.metric);
+                        continue;
                     }
-                    continue;
-                }
-                let incs = increases(&s.values, start_s, self.step_s).map_err(bad)?;
-                match i {
-                    0 => {
-                        let Some(le) = s.metric.get("le").cloned() else {
-                            unlabeled += 1;
-                            continue;
-                        };
-                        tally
-                            .bounds
-                            .entry(key.clone())
-                            .or_default()
-                            .insert(le.clone());
+                    if native {
+                        // The metric itself: native-histogram samples; a
+                        // float sample there is some other kind of metric.
+                        if !s.values.is_empty() {
+                            not_histograms.insert(s.metric.clone());
+                        }
+                        let last = natives.entry((i, s.metric)).or_default();
+                        let incs =
+                            native::increases(&s.histograms, day_steps, last).map_err(bad)?;
                         for (k, inc) in incs {
-                            *tally
-                                .buckets
-                                .entry((key.clone(), k))
+                            if i == 0 {
+                                tally.native.entry((key.clone(), k)).or_default().add(&inc);
+                            } else {
+                                *tally.native_errors.entry((key.clone(), k)).or_default() +=
+                                    inc.count();
+                            }
+                        }
+                        continue;
+                    }
+                    let le = s.metric.get("le").cloned();
+                    if i == 0 && le.is_none() {
+                        unlabeled.insert(s.metric);
+                        continue;
+                    }
+                    let last = floats.entry((i, s.metric)).or_default();
+                    let incs = increases(&s.values, day_steps, last).map_err(bad)?;
+                    match (i, le) {
+                        (0, Some(le)) => {
+                            tally
+                                .bounds
+                                .entry(key.clone())
                                 .or_default()
-                                .entry(le.clone())
-                                .or_default() += inc;
+                                .insert(le.clone());
+                            for (k, inc) in incs {
+                                *tally
+                                    .buckets
+                                    .entry((key.clone(), k))
+                                    .or_default()
+                                    .entry(le.clone())
+                                    .or_default() += inc;
+                            }
                         }
-                    }
-                    1 => {
-                        for (k, inc) in incs {
-                            *tally.requests.entry((key.clone(), k)).or_default() += inc;
+                        (1, _) => {
+                            for (k, inc) in incs {
+                                *tally.requests.entry((key.clone(), k)).or_default() += inc;
+                            }
                         }
-                    }
-                    _ => {
-                        for (k, inc) in incs {
-                            *tally.errors.entry((key.clone(), k)).or_default() += inc;
+                        _ => {
+                            for (k, inc) in incs {
+                                *tally.errors.entry((key.clone(), k)).or_default() += inc;
+                            }
                         }
                     }
                 }
             }
+            from_s = to_s + self.step_s;
         }
+        let (unlabeled, not_histograms, twice) =
+            (unlabeled.len(), not_histograms.len(), twice.len());
         if unlabeled > 0 {
             report.warnings.push(format!(
                 "{day}: {unlabeled} series without the `{}` (or `le`) label left out",
@@ -606,10 +653,20 @@ mod tests {
             (1500, "9"), // 6 more across the gap, counted at (1200, 1500]
         ]);
         assert_eq!(
-            increases(&v, 0, 300).unwrap(),
+            increases(&v, (0, 300), &mut None).unwrap(),
             vec![(0, 5.0), (1, 3.0), (4, 6.0)]
         );
-        assert!(increases(&values(&[(0, "x")]), 0, 300).is_err());
+        assert!(increases(&values(&[(0, "x")]), (0, 300), &mut None).is_err());
+        // In two parts, the second starting on a missing step: the value
+        // carried from the first counts the gap.
+        let mut last = None;
+        let first = increases(&v[..2], (0, 300), &mut last).unwrap();
+        let second = increases(&v[2..], (0, 300), &mut last).unwrap();
+        assert_eq!([first, second].concat(), vec![(0, 5.0), (1, 3.0), (4, 6.0)]);
+        let mut last = None;
+        let first = increases(&v[..3], (0, 300), &mut last).unwrap();
+        let second = increases(&v[4..], (0, 300), &mut last).unwrap();
+        assert_eq!([first, second].concat(), vec![(0, 5.0), (1, 3.0), (4, 6.0)]);
     }
 
     #[test]
@@ -624,6 +681,7 @@ mod tests {
         assert!(err("metric = \"http-latency\"").contains("is not a metric name"));
         assert!(err("endpoint_label = \"a:b\"").contains("is not a label name"));
         assert!(err("apdex_t_s = 0").contains("positive number of seconds"));
+        assert!(err("query_hours = 5").contains("must divide a day"));
     }
 
     #[test]

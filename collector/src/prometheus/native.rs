@@ -151,16 +151,10 @@ impl Native {
 /// steps of a day, as [`super::increases`] does for counters.
 pub(super) fn increases(
     samples: &[(f64, NativeJson)],
-    start_s: i64,
-    step_s: i64,
+    day: (i64, i64),
+    last: &mut Option<Native>,
 ) -> Result<Vec<(usize, Native)>, String> {
-    super::step_increases(
-        samples,
-        start_s,
-        step_s,
-        Native::parse,
-        Native::increase_since,
-    )
+    super::step_increases(samples, day, last, Native::parse, Native::increase_since)
 }
 
 /// A bucket boundary as a map key.
@@ -335,7 +329,7 @@ mod tests {
             (900.0, json(4, &[(0.5, 1.0, 4)])),
         ];
         samples[2].1.count = "NaN".into();
-        let got = increases(&samples, 0, 300).unwrap();
+        let got = increases(&samples, (0, 300), &mut None).unwrap();
         assert_eq!(
             got,
             vec![
@@ -347,7 +341,7 @@ mod tests {
         );
         samples[1].1.buckets[0].3 = "many".into();
         assert_eq!(
-            increases(&samples, 0, 300).unwrap_err(),
+            increases(&samples, (0, 300), &mut None).unwrap_err(),
             "native histogram bucket count `many` is not a number"
         );
     }
