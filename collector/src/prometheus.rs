@@ -292,7 +292,15 @@ type Labels = BTreeMap<String, String>;
 
 type GroupKey = (String, Option<String>);
 
-/// Increases of one day, per group and interval.
+/// The queries of a day, in order: histograms, requests, errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Query {
+    Histograms,
+    Requests,
+    Errors,
+}
+
+/// Increases of one day, per group and interval, and what was left out.
 #[derive(Default)]
 struct DayTally {
     /// Per `le` (as its text and value), the summed cumulative increase.
@@ -302,6 +310,16 @@ struct DayTally {
     bounds: BTreeMap<GroupKey, BTreeSet<String>>,
     native: BTreeMap<(GroupKey, usize), NativeSum>,
     native_errors: BTreeMap<(GroupKey, usize), f64>,
+    /// Each series' latest value, per query, carried from one part of the
+    /// day to the next.
+    last_float: HashMap<(Query, Labels), Option<f64>>,
+    last_native: HashMap<(Query, Labels), Option<Native>>,
+    /// Targets that expose the native histogram: their classic series, if
+    /// Prometheus keeps those too, count the same requests again.
+    native_targets: HashSet<Labels>,
+    unlabeled: HashSet<Labels>,
+    not_histograms: HashSet<Labels>,
+    twice: HashSet<Labels>,
 }
 
 impl Prometheus {
@@ -395,34 +413,21 @@ impl Prometheus {
             selector("", &[Some(names("count").as_str()), base, errors]),
         ];
         let mut tally = DayTally::default();
-        let mut unlabeled: HashSet<Labels> = HashSet::new();
-        let mut not_histograms: HashSet<Labels> = HashSet::new();
-        let mut twice: HashSet<Labels> = HashSet::new();
-        // Targets that expose the native histogram: their classic series,
-        // if Prometheus keeps those too, count the same requests again.
-        let mut native_targets: HashSet<Labels> = HashSet::new();
-        // Each series' latest value, per query, carried from one part of
-        // the day to the next.
-        let mut floats: HashMap<(usize, Labels), Option<f64>> = HashMap::new();
-        let mut natives: HashMap<(usize, Labels), Option<Native>> = HashMap::new();
-        let day_steps = (start_s, self.step_s);
         // The first part starts at midnight (the baseline); the next ones
         // a step after the part before ends.
         let mut from_s = start_s;
         while from_s <= end_s {
             let to_s =
                 (start_s + ((from_s - start_s) / self.chunk_s + 1) * self.chunk_s).min(end_s);
-            for (i, query) in queries.iter().enumerate() {
+            for (query, text) in [Query::Histograms, Query::Requests, Query::Errors]
+                .into_iter()
+                .zip(&queries)
+            {
                 let page = report.pages + 1;
-                let series = self.query_range(query, from_s, to_s, page).await?;
+                let series = self.query_range(text, from_s, to_s, page).await?;
                 report.pages += 1;
-                let bad = |message: String| CollectError::BadResponse {
-                    api: API,
-                    page,
-                    message: format!("`{query}`: {message}"),
-                };
-                if i == 0 {
-                    native_targets.extend(
+                if query == Query::Histograms {
+                    tally.native_targets.extend(
                         series
                             .iter()
                             .filter(|s| s.metric.get("__name__") == Some(m))
@@ -430,74 +435,21 @@ impl Prometheus {
                     );
                 }
                 for s in series {
-                    let Some(key) = self.group(&s.metric) else {
-                        unlabeled.insert(s.metric);
-                        continue;
-                    };
-                    let native = s.metric.get("__name__") == Some(m);
-                    if !native && native_targets.contains(&target(&s.metric)) {
-                        twice.insert(s.metric);
-                        continue;
-                    }
-                    if native {
-                        // The metric itself: native-histogram samples; a
-                        // float sample there is some other kind of metric.
-                        if !s.values.is_empty() {
-                            not_histograms.insert(s.metric.clone());
-                        }
-                        let last = natives.entry((i, s.metric)).or_default();
-                        let incs =
-                            native::increases(&s.histograms, day_steps, last).map_err(bad)?;
-                        for (k, inc) in incs {
-                            if i == 0 {
-                                tally.native.entry((key.clone(), k)).or_default().add(&inc);
-                            } else {
-                                *tally.native_errors.entry((key.clone(), k)).or_default() +=
-                                    inc.count();
-                            }
-                        }
-                        continue;
-                    }
-                    let le = s.metric.get("le").cloned();
-                    if i == 0 && le.is_none() {
-                        unlabeled.insert(s.metric);
-                        continue;
-                    }
-                    let last = floats.entry((i, s.metric)).or_default();
-                    let incs = increases(&s.values, day_steps, last).map_err(bad)?;
-                    match (i, le) {
-                        (0, Some(le)) => {
-                            tally
-                                .bounds
-                                .entry(key.clone())
-                                .or_default()
-                                .insert(le.clone());
-                            for (k, inc) in incs {
-                                *tally
-                                    .buckets
-                                    .entry((key.clone(), k))
-                                    .or_default()
-                                    .entry(le.clone())
-                                    .or_default() += inc;
-                            }
-                        }
-                        (1, _) => {
-                            for (k, inc) in incs {
-                                *tally.requests.entry((key.clone(), k)).or_default() += inc;
-                            }
-                        }
-                        _ => {
-                            for (k, inc) in incs {
-                                *tally.errors.entry((key.clone(), k)).or_default() += inc;
-                            }
-                        }
-                    }
+                    self.tally_series(&mut tally, query, s, start_s)
+                        .map_err(|message| CollectError::BadResponse {
+                            api: API,
+                            page,
+                            message: format!("`{text}`: {message}"),
+                        })?;
                 }
             }
             from_s = to_s + self.step_s;
         }
-        let (unlabeled, not_histograms, twice) =
-            (unlabeled.len(), not_histograms.len(), twice.len());
+        let (unlabeled, not_histograms, twice) = (
+            tally.unlabeled.len(),
+            tally.not_histograms.len(),
+            tally.twice.len(),
+        );
         if unlabeled > 0 {
             report.warnings.push(format!(
                 "{day}: {unlabeled} series without the `{}` (or `le`) label left out",
@@ -515,6 +467,77 @@ impl Prometheus {
             ));
         }
         self.rows(day, start_s, tally, rows, report);
+        Ok(())
+    }
+
+    /// Adds one series' increases over a part of the day to the tally.
+    fn tally_series(
+        &self,
+        tally: &mut DayTally,
+        query: Query,
+        s: Series,
+        start_s: i64,
+    ) -> Result<(), String> {
+        let day = (start_s, self.step_s);
+        let Some(key) = self.group(&s.metric) else {
+            tally.unlabeled.insert(s.metric);
+            return Ok(());
+        };
+        let native = s.metric.get("__name__") == Some(&self.config.metric);
+        if !native && tally.native_targets.contains(&target(&s.metric)) {
+            tally.twice.insert(s.metric);
+            return Ok(());
+        }
+        if native {
+            // The metric itself: native-histogram samples; a float sample
+            // there is some other kind of metric.
+            if !s.values.is_empty() {
+                tally.not_histograms.insert(s.metric.clone());
+            }
+            let last = tally.last_native.entry((query, s.metric)).or_default();
+            for (k, inc) in native::increases(&s.histograms, day, last)? {
+                if query == Query::Histograms {
+                    tally.native.entry((key.clone(), k)).or_default().add(&inc);
+                } else {
+                    *tally.native_errors.entry((key.clone(), k)).or_default() += inc.count();
+                }
+            }
+            return Ok(());
+        }
+        let le = s.metric.get("le").cloned();
+        if query == Query::Histograms && le.is_none() {
+            tally.unlabeled.insert(s.metric);
+            return Ok(());
+        }
+        let last = tally.last_float.entry((query, s.metric)).or_default();
+        let incs = increases(&s.values, day, last)?;
+        match (query, le) {
+            (Query::Histograms, Some(le)) => {
+                tally
+                    .bounds
+                    .entry(key.clone())
+                    .or_default()
+                    .insert(le.clone());
+                for (k, inc) in incs {
+                    *tally
+                        .buckets
+                        .entry((key.clone(), k))
+                        .or_default()
+                        .entry(le.clone())
+                        .or_default() += inc;
+                }
+            }
+            (Query::Requests, _) => {
+                for (k, inc) in incs {
+                    *tally.requests.entry((key.clone(), k)).or_default() += inc;
+                }
+            }
+            _ => {
+                for (k, inc) in incs {
+                    *tally.errors.entry((key.clone(), k)).or_default() += inc;
+                }
+            }
+        }
         Ok(())
     }
 
