@@ -219,10 +219,10 @@ impl NativeSum {
             .iter()
             .flat_map(|&(lower, upper, _)| [lower, upper])
             .collect();
-        // Zero is a bound only for observations at or below it.
-        if !buckets.iter().any(|&(_, upper, _)| upper == 0.0) {
-            bounds.retain(|&b| b > 0.0);
-        }
+        // Zero is a bound only for observations at or below it; `+Inf`
+        // (the top of custom buckets) comes last, once.
+        let at_zero = buckets.iter().any(|&(_, upper, _)| upper == 0.0);
+        bounds.retain(|&b| b.is_finite() && (b > 0.0 || at_zero));
         bounds.sort_by(f64::total_cmp);
         bounds.dedup();
         let mut cumulative: Vec<f64> = bounds
@@ -311,6 +311,20 @@ mod tests {
         let wide = native(1, &[(-0.01, 0.01, 1)]);
         let narrow = native(2, &[(-Z, Z, 2)]);
         assert_eq!(narrow.increase_since(&wide), narrow);
+    }
+
+    #[test]
+    fn custom_buckets_read_as_classic_ones() {
+        // Schema -53 (Prometheus 3): explicit bounds, the first from -Inf,
+        // the last to +Inf.
+        let inf = f64::INFINITY;
+        let mut sum = NativeSum::default();
+        sum.add(&native(10, &[(-inf, 0.1, 2), (0.1, 0.5, 5), (0.5, inf, 3)]));
+        let h = sum.histogram().unwrap();
+        assert_eq!(h.bounds(), &[0.1, 0.5, inf]);
+        assert_eq!(h.counts(), &[2.0, 5.0, 3.0]);
+        // Rank 9.5 in the +Inf bucket: the highest finite bound.
+        assert_eq!(h.quantile(0.95), Some(0.5));
     }
 
     #[test]
