@@ -287,6 +287,17 @@ fn target(labels: &Labels) -> Labels {
         .collect()
 }
 
+/// Adds `(interval, increase)` pairs of a group to per-interval sums.
+fn add_up(
+    sums: &mut BTreeMap<(GroupKey, usize), f64>,
+    key: &GroupKey,
+    increases: impl IntoIterator<Item = (usize, f64)>,
+) {
+    for (k, inc) in increases {
+        *sums.entry((key.clone(), k)).or_default() += inc;
+    }
+}
+
 /// A series' labels, its name included.
 type Labels = BTreeMap<String, String>;
 
@@ -430,7 +441,7 @@ impl Prometheus {
                     tally.native_targets.extend(
                         series
                             .iter()
-                            .filter(|s| s.metric.get("__name__") == Some(m))
+                            .filter(|s| self.is_native(s))
                             .map(|s| target(&s.metric)),
                     );
                 }
@@ -483,7 +494,7 @@ impl Prometheus {
             tally.unlabeled.insert(s.metric);
             return Ok(());
         };
-        let native = s.metric.get("__name__") == Some(&self.config.metric);
+        let native = self.is_native(&s);
         if !native && tally.native_targets.contains(&target(&s.metric)) {
             tally.twice.insert(s.metric);
             return Ok(());
@@ -495,12 +506,14 @@ impl Prometheus {
                 tally.not_histograms.insert(s.metric.clone());
             }
             let last = tally.last_native.entry((query, s.metric)).or_default();
-            for (k, inc) in native::increases(&s.histograms, day, last)? {
-                if query == Query::Histograms {
+            let incs = native::increases(&s.histograms, day, last)?;
+            if query == Query::Histograms {
+                for (k, inc) in incs {
                     tally.native.entry((key.clone(), k)).or_default().add(&inc);
-                } else {
-                    *tally.native_errors.entry((key.clone(), k)).or_default() += inc.count();
                 }
+            } else {
+                let counts = incs.into_iter().map(|(k, inc)| (k, inc.count()));
+                add_up(&mut tally.native_errors, &key, counts);
             }
             return Ok(());
         }
@@ -527,18 +540,15 @@ impl Prometheus {
                         .or_default() += inc;
                 }
             }
-            (Query::Requests, _) => {
-                for (k, inc) in incs {
-                    *tally.requests.entry((key.clone(), k)).or_default() += inc;
-                }
-            }
-            _ => {
-                for (k, inc) in incs {
-                    *tally.errors.entry((key.clone(), k)).or_default() += inc;
-                }
-            }
+            (Query::Requests, _) => add_up(&mut tally.requests, &key, incs),
+            _ => add_up(&mut tally.errors, &key, incs),
         }
         Ok(())
+    }
+
+    /// A series of the metric itself: a native histogram.
+    fn is_native(&self, s: &Series) -> bool {
+        s.metric.get("__name__") == Some(&self.config.metric)
     }
 
     fn rows(
