@@ -427,6 +427,22 @@ impl FaultProxy {
         FaultProxy::rewriting(upstream, rule, Box::new(|_, body| body))
     }
 
+    /// A proxy that garbles answer `n` (from 0): the first `from` in its
+    /// body becomes `to`.
+    pub fn garbling(upstream: u16, n: usize, from: &'static str, to: &'static str) -> FaultProxy {
+        FaultProxy::rewriting(
+            upstream,
+            Box::new(|_| None),
+            Box::new(move |r, body| {
+                if r.n == n {
+                    body.replacen(from, to, 1)
+                } else {
+                    body
+                }
+            }),
+        )
+    }
+
     /// A proxy that also rewrites answers it lets through.
     pub fn rewriting(upstream: u16, rule: Box<Rule>, rewrite: Box<Rewrite>) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -582,6 +598,9 @@ pub struct PrometheusServer {
     _process: Process,
 }
 
+/// A Prometheus config that scrapes nothing.
+const QUIET: &str = "global:\n  scrape_interval: 1m\n";
+
 impl PrometheusServer {
     /// Backfills `openmetrics` into a new data directory and serves it.
     pub fn start_with_history(openmetrics: &Path) -> PrometheusServer {
@@ -599,7 +618,7 @@ impl PrometheusServer {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        Self::serve(scratch, &data, &[])
+        Self::serve(scratch, &data, QUIET, &[])
     }
 
     /// A Prometheus that scrapes `target` (`host:port`, job `vitals`) every
@@ -610,7 +629,7 @@ impl PrometheusServer {
         let config = format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: vitals\n    static_configs:\n      - targets: ['{target}']\n"
         );
-        Self::serve_with(scratch, &data, &config, &[])
+        Self::serve(scratch, &data, &config, &[])
     }
 
     /// An empty Prometheus with native histograms on and the remote-write
@@ -622,6 +641,7 @@ impl PrometheusServer {
         Self::serve(
             scratch,
             &data,
+            QUIET,
             &[
                 "--enable-feature=native-histograms",
                 "--web.enable-remote-write-receiver",
@@ -629,11 +649,7 @@ impl PrometheusServer {
         )
     }
 
-    fn serve(scratch: tempfile::TempDir, data: &Path, extra: &[&str]) -> PrometheusServer {
-        Self::serve_with(scratch, data, "global:\n  scrape_interval: 1m\n", extra)
-    }
-
-    fn serve_with(
+    fn serve(
         scratch: tempfile::TempDir,
         data: &Path,
         config_yaml: &str,

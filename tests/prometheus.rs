@@ -263,17 +263,7 @@ fn bad_answers_fail_clearly_or_are_retried(prom: &PrometheusServer) {
     let run = ws.run(&TWO_DAYS);
     ws.assert_collect_failed(&run, "prom", "HTTP 400 Bad Request");
 
-    let junk = FaultProxy::rewriting(
-        prom.port,
-        Box::new(|_| None),
-        Box::new(|r, body| {
-            if r.n == 1 {
-                body.replacen(",\"0\"]", ",\"zero\"]", 1)
-            } else {
-                body
-            }
-        }),
-    );
+    let junk = FaultProxy::garbling(prom.port, 1, ",\"0\"]", ",\"zero\"]");
     let ws = prom_workspace(&junk.url(), "");
     let run = ws.run(&TWO_DAYS);
     ws.assert_collect_failed(&run, "prom", "sample value `zero` is not a number");

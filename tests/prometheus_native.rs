@@ -404,17 +404,7 @@ fn native_histograms_equal_prometheus_histogram_quantile_and_counts_equal_the_tr
     println!("prometheus native: {compared} interval quantiles equal Prometheus's");
 
     // A native sample that is not a number fails the run and stores nothing.
-    let junk = FaultProxy::rewriting(
-        prom.port,
-        Box::new(|_| None),
-        Box::new(|r, body| {
-            if r.n == 0 {
-                body.replacen("\"count\":\"", "\"count\":\"lots", 1)
-            } else {
-                body
-            }
-        }),
-    );
+    let junk = FaultProxy::garbling(prom.port, 0, "\"count\":\"", "\"count\":\"lots");
     let ws = prom_workspace(&junk.url(), "");
     let run = ws.run(&["collect", "--since", "2026-11-02", "--until", "2026-11-02"]);
     ws.assert_collect_failed(&run, "prom", "native histogram count `lots");
