@@ -93,11 +93,14 @@ fn request_log(requests: usize) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let started = Instant::now();
-    let collected = runtime.block_on(collector.collect(window))?;
+    let (frame, _, _) = runtime.block_on(vitals_collector::collect_in_memory(
+        collector.as_ref(),
+        window,
+    ))?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "request_log: collected {requests} requests into {} interval rows in {secs:.1} s ({:.2} M requests/s); peak RSS {}",
-        collected.frame.height(),
+        frame.height(),
         requests as f64 / secs / 1e6,
         peak_rss_mib().map_or_else(|| "unknown".to_string(), |m| format!("{m:.0} MiB"))
     );

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, anyhow};
 use chrono::{NaiveDate, Utc};
 use vitals_analyzers::AnalysisContext;
-use vitals_collector::{CollectReport, CollectWindow};
+use vitals_collector::{Batches, CollectReport, CollectWindow};
 use vitals_core::Dataset;
 use vitals_core::finding::Finding;
 use vitals_core::period::{DayRange, Week};
@@ -103,13 +103,30 @@ async fn run_collector(
     window: CollectWindow,
 ) -> anyhow::Result<(WriteSummary, CollectReport)> {
     let collector = &app.collectors[index];
-    let collected = collector.collect(window).await?;
     let dataset = collector.dataset();
-    let name = collector.name().to_string();
-    let app = Arc::clone(app);
+    let mut staging = app.store.staging(dataset, collector.name())?;
+    // The store's writer drains the collector's batches on the blocking pool
+    // while the collector reads; if it fails, the channel closes and the
+    // collector stops at its next batch.
+    let (mut batches, mut rx) = Batches::channel();
+    let writer = tokio::task::spawn_blocking(move || {
+        while let Some(batch) = rx.blocking_recv() {
+            staging.write(batch)?;
+        }
+        Ok::<_, vitals_core::Error>(staging)
+    });
+    let collected = collector.collect(window, &mut batches).await;
+    drop(batches);
+    let staging = writer.await.context("store task")?;
+    let (staging, collected) = match (staging, collected) {
+        // The store's error is the cause of the collector's `StoreClosed`.
+        (Err(e), _) => return Err(anyhow::Error::new(e).context("storing the collected rows")),
+        (Ok(_), Err(e)) => return Err(e.into()),
+        (Ok(s), Ok(c)) => (s, c),
+    };
     let written = tokio::task::spawn_blocking(move || {
-        app.store
-            .replace_days(dataset, &name, collected.frame, &collected.days)
+        let staged = staging.finish(collected.days.as_ref())?;
+        vitals_core::store::commit_all(staged)
     })
     .await
     .context("store task")??;

@@ -247,6 +247,19 @@ print(json.dumps([[str(v) if v is not None else None for v in r] for r in rows])
     serde_json::from_slice(&out.stdout).expect("JSON from DuckDB")
 }
 
+/// Runs a DuckDB statement that returns no rows (`COPY ... TO`).
+pub fn duckdb_execute(sql: &str) {
+    let out = Command::new(duckdb_python())
+        .args(["-c", "import duckdb, sys; duckdb.execute(sys.argv[1])", sql])
+        .output()
+        .expect("running python");
+    assert!(
+        out.status.success(),
+        "DuckDB statement failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `promtool` from Debian's `prometheus` package.
 pub fn promtool() -> PathBuf {
     let found = std::env::var_os("PATH")

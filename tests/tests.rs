@@ -23,3 +23,4 @@ mod prometheus;
 mod prometheus_native;
 mod report;
 mod request_log;
+mod streaming;

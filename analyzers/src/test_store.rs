@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
-use polars::prelude::*;
+use vitals_core::cost_rows::{CostFrameBuilder, CostRow};
 use vitals_core::{Dataset, Store};
 
 /// One daily cost row; unset columns are null.
@@ -24,60 +24,34 @@ pub struct Row {
     pub list: Option<f64>,
 }
 
-/// Writes `rows` (USD, one day each, source `s`) into a new store.
+/// Writes `rows` (USD, one day each, source `s`) into a new store, built
+/// with the same row builder the cost collectors use.
 pub fn store_with(rows: &[Row]) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store")).unwrap();
     let day = |r: &Row| r.day.parse::<NaiveDate>().unwrap();
-    let starts: Vec<i64> = rows
-        .iter()
-        .map(|r| {
-            day(r)
-                .and_hms_opt(0, 0, 0)
-                .unwrap()
-                .and_utc()
-                .timestamp_micros()
-        })
-        .collect();
-    let ends: Vec<i64> = starts.iter().map(|m| m + 86_400_000_000).collect();
-    let ts = |name: &str, v: Vec<i64>| {
-        Column::new(name.into(), v)
-            .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
-            .unwrap()
-    };
-    let text = |name: &str, f: &dyn Fn(&Row) -> Option<&'static str>| {
-        Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>())
-    };
-    let number = |name: &str, f: &dyn Fn(&Row) -> f64| {
-        Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>())
-    };
-    let n = rows.len();
-    let mut columns = vec![
-        ts("charge_period_start", starts),
-        ts("charge_period_end", ends),
-        text("provider", &|r| Some(r.provider)),
-        text("sub_account_id", &|r| r.account),
-        text("service_name", &|r| Some(r.service)),
-        text("sku_id", &|r| r.sku),
-        text("resource_id", &|r| r.resource),
-        number("billed_cost", &|r| r.billed),
-        number("effective_cost", &|r| r.effective),
-        text("tags", &|r| r.tags),
-        text("billing_currency", &|_| Some("USD")),
-        text("charge_category", &|r| Some(r.charge.unwrap_or("Usage"))),
-        text("pricing_category", &|r| r.pricing),
-        Column::new(
-            "list_cost".into(),
-            rows.iter().map(|r| r.list).collect::<Vec<_>>(),
-        ),
-        text("source", &|_| Some("s")),
-    ];
-    for spec in Dataset::Cost.columns() {
-        if !columns.iter().any(|c| c.name().as_str() == spec.name) {
-            columns.push(Column::full_null(spec.name.into(), n, &spec.ty.dtype()));
-        }
+    let mut builder = CostFrameBuilder::new();
+    for r in rows {
+        let start = day(r).and_hms_opt(0, 0, 0).unwrap();
+        builder.push(CostRow {
+            charge_period_start: start,
+            charge_period_end: start + chrono::Duration::days(1),
+            provider: r.provider.to_string(),
+            sub_account_id: r.account.map(str::to_string),
+            service_name: Some(r.service.to_string()),
+            sku_id: r.sku.map(str::to_string),
+            resource_id: r.resource.map(str::to_string),
+            billed_cost: r.billed,
+            effective_cost: r.effective,
+            tags: r.tags.map(str::to_string),
+            billing_currency: "USD".to_string(),
+            charge_category: r.charge.unwrap_or("Usage").to_string(),
+            pricing_category: r.pricing.map(str::to_string),
+            list_cost: r.list,
+            ..CostRow::default()
+        });
     }
-    let frame = DataFrame::new(n, columns).unwrap();
+    let frame = builder.finish("s").unwrap();
     let days: BTreeSet<NaiveDate> = rows.iter().map(day).collect();
     store
         .replace_days(Dataset::Cost, "s", frame, &days)

@@ -28,9 +28,9 @@ use vitals_core::config::{ComponentConfig, ConfigErrors};
 use vitals_core::period::DayRange;
 
 use crate::aws::{self, AwsFailure, AwsSettings};
-use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
-use crate::cost_rows::{CostFrameBuilder, CostRow};
+use crate::collector::{Batches, CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
+use vitals_core::cost_rows::{CostFrameBuilder, CostRow};
 
 const API: &str = "GetCostAndUsage";
 const UNBLENDED: &str = "UnblendedCost";
@@ -109,16 +109,18 @@ impl Collector for AwsCostExplorer {
         Dataset::Cost
     }
 
-    async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError> {
+    async fn collect(
+        &self,
+        window: CollectWindow,
+        out: &mut Batches,
+    ) -> Result<Collected, CollectError> {
         let days = self.days(window);
         let client = self.client().await;
         let mut builder = CostFrameBuilder::new();
         let mut report = CollectReport::default();
         let Some(days) = days else {
-            let frame = builder.finish(&self.name)?;
             return Ok(Collected {
-                frame,
-                days: BTreeSet::new(),
+                days: Some(BTreeSet::new()),
                 report,
             });
         };
@@ -212,12 +214,11 @@ impl Collector for AwsCostExplorer {
             );
         }
         report.rows = builder.len();
-        let frame = builder.finish(&self.name)?;
+        out.send(builder.finish(&self.name)?).await?;
         Ok(Collected {
-            frame,
             // Every requested day is replaced, so a day whose cost was revised
             // down to nothing loses its old rows.
-            days: days.days().collect(),
+            days: Some(days.days().collect()),
             report,
         })
     }

@@ -26,16 +26,18 @@ use polars::prelude::*;
 use serde::Deserialize;
 use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
+use vitals_core::cost_rows::tags_json;
 use vitals_core::period::DayRange;
 
 use crate::aws::{self, AwsSettings};
 use crate::collector::{
-    BAD_ROW_SAMPLES, BadRow, CollectReport, CollectWindow, Collected, Collector, Position,
+    BAD_ROW_SAMPLES, BadRow, Batches, CollectReport, CollectWindow, Collected, Collector, Position,
 };
-use crate::cost_rows::CostFrameBuilder;
+use crate::cost_rows::CostBatches;
 use crate::error::CollectError;
+use crate::files::{self, FileKind};
 use crate::focus::FocusOptions;
-use crate::focus_file::{read_file as read_focus_file, read_prefix};
+use crate::focus_file::read_file as read_focus_file;
 use crate::remote::{Remote, RemotePath, Scheme};
 use crate::s3::S3;
 
@@ -263,16 +265,17 @@ impl Collector for AwsCur {
         Dataset::Cost
     }
 
-    async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError> {
+    async fn collect(
+        &self,
+        window: CollectWindow,
+        out: &mut Batches,
+    ) -> Result<Collected, CollectError> {
         let (periods, range) = self.plan(window);
         let mut report = CollectReport::default();
-        let mut frames = Vec::new();
         let mut days = BTreeSet::new();
         let Some(range) = range else {
-            let frame = CostFrameBuilder::new().finish(&self.name)?;
             return Ok(Collected {
-                frame,
-                days,
+                days: Some(days),
                 report,
             });
         };
@@ -305,12 +308,13 @@ impl Collector for AwsCur {
                     keep: period_days,
                     max_bad_row_fraction: self.max_bad_row_fraction,
                     window,
+                    source: self.name.clone(),
+                    out: out.clone(),
                 };
-                let (frame, file_report) = tokio::task::spawn_blocking(move || read.run())
+                let file_report = tokio::task::spawn_blocking(move || read.run())
                     .await
                     .map_err(|e| CollectError::Task(e.to_string()))??;
                 merge(&mut report, file_report);
-                frames.push(frame);
             }
             days.extend(period_days.days());
         }
@@ -324,11 +328,9 @@ impl Collector for AwsCur {
                 hint: " (no manifest for any billing period read; is `path` the export's folder?)",
             });
         }
-        let frame = concat_with_source(frames, &self.name)?;
-        report.rows = frame.height();
+        report.rows = out.rows();
         Ok(Collected {
-            frame,
-            days,
+            days: Some(days),
             report,
         })
     }
@@ -341,26 +343,22 @@ fn merge(into: &mut CollectReport, from: CollectReport) {
     into.warnings.extend(from.warnings);
 }
 
-/// Stacks per-file canonical frames (without `source`) and sets `source`.
-fn concat_with_source(frames: Vec<DataFrame>, source: &str) -> Result<DataFrame, CollectError> {
+/// A canonical frame without `source` (CUR 2.0's daily rows), with it set.
+fn with_source(mut frame: DataFrame, source: &str) -> Result<DataFrame, CollectError> {
     let frame_error = |e: PolarsError| CollectError::Frame {
         dataset: "cost",
         message: e.to_string(),
     };
-    let mut all = CostFrameBuilder::new()
-        .finish(source)?
-        .drop("source")
+    let n = frame.height();
+    frame
+        .with_column(Column::new("source".into(), vec![source; n]))
         .map_err(frame_error)?;
-    for f in &frames {
-        all.vstack_mut(f).map_err(frame_error)?;
-    }
-    let n = all.height();
-    all.with_column(Column::new("source".into(), vec![source; n]))
-        .map_err(frame_error)?;
-    Dataset::Cost.conform(all).map_err(|e| CollectError::Frame {
-        dataset: "cost",
-        message: e.to_string(),
-    })
+    Dataset::Cost
+        .conform(frame)
+        .map_err(|e| CollectError::Frame {
+            dataset: "cost",
+            message: e.to_string(),
+        })
 }
 
 /// One data file to read, on the blocking pool.
@@ -373,10 +371,14 @@ struct ReadFile {
     keep: DayRange,
     max_bad_row_fraction: f64,
     window: CollectWindow,
+    /// The collector's name, every row's `source`.
+    source: String,
+    out: Batches,
 }
 
 impl ReadFile {
-    fn run(self) -> Result<(DataFrame, CollectReport), CollectError> {
+    /// Reads the file and hands its rows to `out` (from a blocking thread).
+    fn run(mut self) -> Result<CollectReport, CollectError> {
         let label = Path::new(&self.label);
         let io = |action: &'static str| {
             move |source: std::io::Error| CollectError::Io {
@@ -385,13 +387,7 @@ impl ReadFile {
                 source,
             }
         };
-        let mut magic = [0u8; 4];
-        let n = read_prefix(
-            &mut File::open(&self.local).map_err(io("opening"))?,
-            &mut magic,
-        )
-        .map_err(io("reading"))?;
-        let columns = if &magic[..n] == b"PAR1" {
+        let columns = if files::sniff(&self.local, label)? == FileKind::Parquet {
             let mut reader = ParquetReader::new(File::open(&self.local).map_err(io("opening"))?);
             let schema = reader.schema().map_err(|e| CollectError::Parquet {
                 path: label.to_path_buf(),
@@ -405,7 +401,9 @@ impl ReadFile {
             Vec::new()
         };
         if columns.iter().any(|c| c == "line_item_unblended_cost") {
-            return self.read_cur2(&columns);
+            let (daily, report) = self.read_cur2(&columns)?;
+            self.out.send_blocking(with_source(daily, &self.source)?)?;
+            return Ok(report);
         }
         // Anything else must be a FOCUS export (Parquet or CSV); the FOCUS
         // reader says clearly if it is not.
@@ -418,9 +416,9 @@ impl ReadFile {
             max_bad_row_fraction: self.max_bad_row_fraction,
             window,
         };
-        let mut builder = CostFrameBuilder::new();
+        let mut batches = CostBatches::new(&self.source, self.out.clone());
         let mut report = CollectReport::default();
-        read_focus_file(&self.local, label, &opts, &mut builder, &mut report).map_err(
+        read_focus_file(&self.local, label, &opts, &mut batches, &mut report).map_err(
             |e| match e {
                 CollectError::NotFocus { path, reason } => CollectError::NotFocus {
                     path,
@@ -431,14 +429,8 @@ impl ReadFile {
                 other => other,
             },
         )?;
-        let frame = builder
-            .finish("x")?
-            .drop("source")
-            .map_err(|e| CollectError::Frame {
-                dataset: "cost",
-                message: e.to_string(),
-            })?;
-        Ok((frame, report))
+        batches.flush_blocking()?;
+        Ok(report)
     }
 
     fn read_cur2(&self, present: &[String]) -> Result<(DataFrame, CollectReport), CollectError> {
@@ -894,7 +886,7 @@ fn map_column(c: &Column, tags: bool) -> PolarsResult<Column> {
         let values = entries.field_by_name("value")?;
         let (keys, values) = (keys.str()?, values.str()?);
         if tags {
-            let mut object = serde_json::Map::new();
+            let mut object = std::collections::BTreeMap::new();
             for (k, v) in keys.iter().zip(values.iter()) {
                 let (Some(k), Some(v)) = (k, v) else { continue };
                 if v.is_empty() {
@@ -907,7 +899,7 @@ fn map_column(c: &Column, tags: bool) -> PolarsResult<Column> {
                 };
                 object.insert(key, serde_json::Value::String(v.to_string()));
             }
-            out.push((!object.is_empty()).then(|| serde_json::Value::Object(object).to_string()));
+            out.push((!object.is_empty()).then(|| tags_json(object)));
         } else {
             let name = keys
                 .iter()

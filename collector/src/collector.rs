@@ -2,10 +2,13 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDate};
 use polars::prelude::DataFrame;
+use tokio::sync::mpsc;
 use vitals_core::Dataset;
 use vitals_core::period::DayRange;
 
@@ -111,19 +114,145 @@ impl CollectReport {
 /// How many bad rows per file are kept with their place for the report.
 pub const BAD_ROW_SAMPLES: usize = 20;
 
-/// The outcome of a successful run: a frame of one dataset, and the days it
-/// covers, which the store replaces whole.
+/// The outcome of a successful run, whose rows went out through [`Batches`].
 #[derive(Debug)]
 pub struct Collected {
-    pub frame: DataFrame,
-    pub days: BTreeSet<NaiveDate>,
+    /// The days the run replaces whole: a day without rows becomes empty, and
+    /// a row outside them is an error. `None`: the days the rows fall on (file
+    /// collectors, whose files say which days they hold).
+    pub days: Option<BTreeSet<NaiveDate>>,
     pub report: CollectReport,
+}
+
+/// Rows per batch a file collector hands over: small enough that a batch and
+/// the store's buffers stay far below the memory bound, large enough that
+/// per-batch costs vanish.
+pub const BATCH_ROWS: usize = 65_536;
+
+/// How many batches may wait between a collector and the store's writer.
+const BATCHES_IN_FLIGHT: usize = 2;
+
+/// Where a collector hands its rows: frames of its dataset, in batches of a
+/// bounded size, through a bounded channel to the store's writer (which
+/// stages them; nothing is visible until the run succeeds). A full channel
+/// makes the collector wait, so memory holds a few batches, not the run.
+///
+/// Clones share the channel and the row count, so a blocking reader can take
+/// one into `spawn_blocking`.
+#[derive(Debug, Clone)]
+pub struct Batches {
+    tx: mpsc::Sender<DataFrame>,
+    rows: Arc<AtomicUsize>,
+}
+
+impl Batches {
+    /// A sender and the receiver the writer drains.
+    pub fn channel() -> (Batches, mpsc::Receiver<DataFrame>) {
+        let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
+        (
+            Batches {
+                tx,
+                rows: Arc::new(AtomicUsize::new(0)),
+            },
+            rx,
+        )
+    }
+
+    /// Rows handed over so far.
+    pub fn rows(&self) -> usize {
+        self.rows.load(Ordering::Relaxed)
+    }
+
+    /// Hands over a batch from async code.
+    pub async fn send(&mut self, frame: DataFrame) -> Result<(), CollectError> {
+        if frame.height() == 0 {
+            return Ok(());
+        }
+        self.rows.fetch_add(frame.height(), Ordering::Relaxed);
+        self.tx
+            .send(frame)
+            .await
+            .map_err(|_| CollectError::StoreClosed)
+    }
+
+    /// Hands over a batch from a blocking thread (`spawn_blocking`); never call
+    /// it on the async runtime.
+    pub fn send_blocking(&mut self, frame: DataFrame) -> Result<(), CollectError> {
+        if frame.height() == 0 {
+            return Ok(());
+        }
+        self.rows.fetch_add(frame.height(), Ordering::Relaxed);
+        self.tx
+            .blocking_send(frame)
+            .map_err(|_| CollectError::StoreClosed)
+    }
+}
+
+/// Runs a collector and gathers its batches into one frame, with the days it
+/// covers. For tests and small sources only: it holds the whole run.
+pub async fn collect_in_memory(
+    collector: &dyn Collector,
+    window: CollectWindow,
+) -> Result<(DataFrame, BTreeSet<NaiveDate>, CollectReport), CollectError> {
+    let (mut batches, mut rx) = Batches::channel();
+    let gather = tokio::spawn(async move {
+        let mut all: Option<DataFrame> = None;
+        while let Some(frame) = rx.recv().await {
+            match &mut all {
+                None => all = Some(frame),
+                Some(a) => {
+                    a.vstack_mut_owned(frame).map_err(|e| CollectError::Frame {
+                        dataset: "batches",
+                        message: e.to_string(),
+                    })?;
+                }
+            }
+        }
+        Ok::<_, CollectError>(all)
+    });
+    let collected = collector.collect(window, &mut batches).await;
+    drop(batches);
+    let frame = gather
+        .await
+        .map_err(|e| CollectError::Task(e.to_string()))??;
+    let collected = collected?;
+    let dataset = collector.dataset();
+    let frame = frame.unwrap_or_else(|| dataset.empty_frame());
+    let frame = dataset.conform(frame).map_err(|e| CollectError::Frame {
+        dataset: dataset.name(),
+        message: e.to_string(),
+    })?;
+    let days = match collected.days {
+        Some(days) => days,
+        None => days_in(&frame, dataset)?,
+    };
+    Ok((frame, days, collected.report))
+}
+
+/// The UTC days of the time column of a frame of `dataset`.
+pub(crate) fn days_in(
+    frame: &DataFrame,
+    dataset: Dataset,
+) -> Result<BTreeSet<NaiveDate>, CollectError> {
+    let frame_error = |e: polars::prelude::PolarsError| CollectError::Frame {
+        dataset: dataset.name(),
+        message: e.to_string(),
+    };
+    let starts = frame
+        .column(dataset.time_column())
+        .and_then(|c| c.datetime().map(|d| d.physical().clone()))
+        .map_err(frame_error)?;
+    Ok(starts
+        .iter()
+        .flatten()
+        .filter_map(|us| chrono::DateTime::from_timestamp_micros(us).map(|t| t.date_naive()))
+        .collect())
 }
 
 /// A source of one canonical dataset.
 ///
-/// A collector only reads and maps: it never writes to the store. A failed run
-/// returns an error and nothing of it is stored.
+/// A collector only reads and maps: it never writes to the store itself. A
+/// failed run returns an error and nothing of it is stored.
 #[async_trait]
 pub trait Collector: Send + Sync + fmt::Debug {
     /// The instance's name: its config key, store source and metrics label.
@@ -134,5 +263,11 @@ pub trait Collector: Send + Sync + fmt::Debug {
 
     fn dataset(&self) -> Dataset;
 
-    async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError>;
+    /// Reads the window and hands its rows to `out` in batches. A failed run
+    /// returns an error, and the store keeps nothing of what was sent.
+    async fn collect(
+        &self,
+        window: CollectWindow,
+        out: &mut Batches,
+    ) -> Result<Collected, CollectError>;
 }

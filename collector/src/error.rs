@@ -56,6 +56,14 @@ pub enum CollectError {
     #[error("collector task failed: {0}")]
     Task(String),
 
+    /// A frame that does not meet its dataset's schema (a collector's bug).
+    #[error(transparent)]
+    Dataset(#[from] vitals_core::Error),
+
+    /// The store's writer stopped taking batches (it failed; its error says why).
+    #[error("the store stopped taking rows")]
+    StoreClosed,
+
     /// A cloud API call failed after the SDK's retries (or was not retryable).
     #[error("{api} page {page}: {message}")]
     Api {
@@ -103,6 +111,8 @@ impl CollectError {
             CollectError::Parquet { .. } => "parquet",
             CollectError::Frame { .. } => "frame",
             CollectError::Task(_) => "task",
+            CollectError::StoreClosed => "store",
+            CollectError::Dataset(_) => "frame",
             CollectError::Api { .. } => "api",
             CollectError::BadResponse { .. } => "bad_response",
             CollectError::Remote { .. } => "remote",

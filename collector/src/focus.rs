@@ -25,9 +25,12 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 
 use crate::collector::{CollectReport, CollectWindow, Position};
-use crate::cost_rows::{CostFrameBuilder, CostRow};
+use vitals_core::cost_rows::{CostRow, tags_json};
+
+use crate::cost_rows::CostBatches;
 use crate::csv_records::CsvRecords;
 use crate::error::CollectError;
+use crate::parquet_cells::{Cell, ParquetColumn};
 use crate::tally::FileTally;
 
 /// Every column name of FOCUS 1.0 to 1.2 (and 1.3's provider columns).
@@ -238,16 +241,6 @@ fn locate(header: &[String]) -> Result<(Columns, Vec<String>), String> {
     Ok((columns, ignored))
 }
 
-/// One cell, whatever the file format.
-#[derive(Debug, Clone, Copy)]
-enum Cell<'a> {
-    Null,
-    Text(&'a str),
-    Number(f64),
-    /// Microseconds since the epoch, UTC.
-    Micros(i64),
-}
-
 /// A problem with one cell: the column index and what is wrong.
 type CellError = (usize, String);
 
@@ -260,7 +253,8 @@ fn text(cell: Cell<'_>) -> Result<Option<String>, String> {
         Cell::Null => None,
         Cell::Text(s) if is_null_text(s) => None,
         Cell::Text(s) => Some(s.to_string()),
-        Cell::Number(n) => Some(n.to_string()),
+        Cell::Int(n) => Some(n.to_string()),
+        Cell::Float(n) => Some(n.to_string()),
         Cell::Micros(m) => Some(micros_to_datetime(m)?.to_string()),
     })
 }
@@ -273,7 +267,8 @@ fn number(cell: Cell<'_>) -> Result<Option<f64>, String> {
             .trim()
             .parse::<f64>()
             .map_err(|_| format!("invalid number `{s}`"))?,
-        Cell::Number(n) => n,
+        Cell::Int(n) => n as f64,
+        Cell::Float(n) => n,
         Cell::Micros(_) => return Err("expected a number, found a timestamp".to_string()),
     };
     if value.is_finite() {
@@ -289,7 +284,7 @@ fn timestamp(cell: Cell<'_>) -> Result<Option<NaiveDateTime>, String> {
         Cell::Text(s) if is_null_text(s.trim()) => Ok(None),
         Cell::Text(s) => parse_timestamp(s.trim()).map(Some),
         Cell::Micros(m) => micros_to_datetime(m).map(Some),
-        Cell::Number(_) => Err("expected a timestamp, found a number".to_string()),
+        Cell::Int(_) | Cell::Float(_) => Err("expected a timestamp, found a number".to_string()),
     }
 }
 
@@ -331,7 +326,7 @@ pub(crate) fn parse_timestamp(s: &str) -> Result<NaiveDateTime, String> {
 /// Canonical JSON of a tags object, keys sorted. `Err` if not a JSON object.
 fn normalize_tags(raw: &str) -> Result<String, String> {
     match serde_json::from_str::<serde_json::Value>(raw) {
-        Ok(serde_json::Value::Object(map)) => Ok(serde_json::Value::Object(map).to_string()),
+        Ok(serde_json::Value::Object(map)) => Ok(tags_json(map.into_iter().collect())),
         Ok(other) => Err(format!(
             "`Tags` is a JSON {}, not an object; tags dropped",
             json_kind(&other)
@@ -440,8 +435,8 @@ fn keep_row(
     mapped: Result<(CostRow, Option<String>), CellError>,
     columns: &Columns,
     opts: &FocusOptions,
-    out: &mut CostFrameBuilder,
-) {
+    out: &mut CostBatches,
+) -> Result<(), CollectError> {
     tally.rows += 1;
     match mapped {
         Ok((row, warning)) => {
@@ -449,7 +444,7 @@ fn keep_row(
                 tally.warning(position, w);
             }
             if opts.window.contains(row.charge_period_start.date()) {
-                out.push(row);
+                out.push_blocking(row)?;
             }
         }
         Err((i, message)) => {
@@ -457,6 +452,7 @@ fn keep_row(
             tally.bad_row(position, field, message);
         }
     }
+    Ok(())
 }
 
 /// Reports a file's ignored non-FOCUS columns, then its tally.
@@ -481,12 +477,12 @@ fn finish_file(
     tally.finish(note, opts.max_bad_row_fraction, report)
 }
 
-/// Reads a FOCUS CSV (already decompressed) into `out`.
+/// Reads a FOCUS CSV (already decompressed) into `out`, record by record.
 pub fn read_csv(
     reader: impl Read,
     path: &Path,
     opts: &FocusOptions,
-    out: &mut CostFrameBuilder,
+    out: &mut CostBatches,
     report: &mut CollectReport,
 ) -> Result<(), CollectError> {
     let mut records = CsvRecords::new(reader, path, |reason| CollectError::NotFocus {
@@ -513,97 +509,91 @@ pub fn read_csv(
             &columns,
             opts,
             out,
-        );
+        )?;
     }
     finish_file(tally, ignored, opts, report)
 }
 
-/// One Parquet column, read the way its type allows.
-enum ParquetColumn {
-    Text(StringChunked),
-    Number(Float64Chunked),
-    Micros(Int64Chunked),
-}
+/// Rows of a Parquet file read at a time.
+const PARQUET_BATCH_ROWS: usize = crate::collector::BATCH_ROWS;
 
-impl ParquetColumn {
-    fn from_column(c: &Column) -> PolarsResult<Self> {
-        let micros = |values: &Int64Chunked, per_micro: i64, micros_per: i64| -> Int64Chunked {
-            values.apply_values(|v| v.saturating_mul(micros_per) / per_micro)
-        };
-        Ok(match c.dtype() {
-            DataType::String => ParquetColumn::Text(c.str()?.rechunk().into_owned()),
-            DataType::Datetime(unit, _) => {
-                let physical = c.datetime()?.physical().rechunk().into_owned();
-                ParquetColumn::Micros(match unit {
-                    TimeUnit::Nanoseconds => micros(&physical, 1000, 1),
-                    TimeUnit::Microseconds => physical,
-                    TimeUnit::Milliseconds => micros(&physical, 1, 1000),
-                })
-            }
-            DataType::Date => {
-                let days = c.date()?.physical().cast(&DataType::Int64)?;
-                ParquetColumn::Micros(micros(days.i64()?, 1, 86_400_000_000))
-            }
-            dt if dt.is_primitive_numeric() || dt.is_decimal() => {
-                ParquetColumn::Number(c.cast(&DataType::Float64)?.f64()?.rechunk().into_owned())
-            }
-            _ => ParquetColumn::Text(c.cast(&DataType::String)?.str()?.rechunk().into_owned()),
-        })
-    }
-
-    fn cell(&self, row: usize) -> Cell<'_> {
-        match self {
-            ParquetColumn::Text(ca) => ca.get(row).map_or(Cell::Null, Cell::Text),
-            ParquetColumn::Number(ca) => ca.get(row).map_or(Cell::Null, Cell::Number),
-            ParquetColumn::Micros(ca) => ca.get(row).map_or(Cell::Null, Cell::Micros),
-        }
-    }
-}
-
-/// Reads a FOCUS Parquet file into `out`.
+/// Reads a FOCUS Parquet file into `out`, [`PARQUET_BATCH_ROWS`] rows at a
+/// time and only the FOCUS columns the cost dataset carries.
 pub fn read_parquet(
-    file: std::fs::File,
+    file: &Path,
     path: &Path,
     opts: &FocusOptions,
-    out: &mut CostFrameBuilder,
+    out: &mut CostBatches,
     report: &mut CollectReport,
 ) -> Result<(), CollectError> {
     let parquet_error = |e: PolarsError| CollectError::Parquet {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let df = ParquetReader::new(file).finish().map_err(parquet_error)?;
-    let header: Vec<String> = df
-        .get_column_names()
-        .iter()
+    let open = || {
+        std::fs::File::open(file).map_err(|source| CollectError::Io {
+            action: "opening",
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let mut reader = ParquetReader::new(open()?);
+    let header: Vec<String> = reader
+        .schema()
+        .map_err(parquet_error)?
+        .iter_names()
         .map(|n| n.to_string())
         .collect();
+    let total = reader.num_rows().map_err(parquet_error)?;
+    drop(reader);
     let (columns, ignored) = locate(&header).map_err(|reason| CollectError::NotFocus {
         path: path.to_path_buf(),
         reason,
     })?;
-    let mut readers: HashMap<usize, ParquetColumn> = HashMap::new();
-    for &i in columns.names.keys() {
-        let reader =
-            ParquetColumn::from_column(&df.columns()[i]).map_err(|e| CollectError::Parquet {
+    let mut mapped: Vec<usize> = columns.names.keys().copied().collect();
+    mapped.sort_unstable();
+    let local = PlRefPath::new(file.to_string_lossy().into_owned());
+    let mut tally = FileTally::new(path);
+    let mut offset = 0usize;
+    while offset < total {
+        let len = PARQUET_BATCH_ROWS.min(total - offset);
+        // The lazy scan reads only the row groups of the slice, and only the
+        // columns asked for.
+        let df = LazyFrame::scan_parquet(local.clone(), ScanArgsParquet::default())
+            .and_then(|lf| {
+                lf.select(
+                    mapped
+                        .iter()
+                        .map(|&i| col(header[i].as_str()))
+                        .collect::<Vec<_>>(),
+                )
+                .slice(offset as i64, len as IdxSize)
+                .collect()
+            })
+            .map_err(parquet_error)?;
+        let mut readers: HashMap<usize, ParquetColumn> = HashMap::new();
+        for &i in &mapped {
+            let column = df.column(header[i].as_str()).map_err(parquet_error)?;
+            let reader = ParquetColumn::from_column(column).map_err(|e| CollectError::Parquet {
                 path: path.to_path_buf(),
                 message: format!("column `{}`: {e}", header[i]),
             })?;
-        readers.insert(i, reader);
-    }
-    let mut tally = FileTally::new(path);
-    for row in 0..df.height() {
-        let mapped = map_row(&columns, |i| {
-            readers.get(&i).map_or(Cell::Null, |r| r.cell(row))
-        });
-        keep_row(
-            &mut tally,
-            Position::Row(row as u64 + 1),
-            mapped,
-            &columns,
-            opts,
-            out,
-        );
+            readers.insert(i, reader);
+        }
+        for row in 0..df.height() {
+            let mapped = map_row(&columns, |i| {
+                readers.get(&i).map_or(Cell::Null, |r| r.cell(row))
+            });
+            keep_row(
+                &mut tally,
+                Position::Row((offset + row) as u64 + 1),
+                mapped,
+                &columns,
+                opts,
+                out,
+            )?;
+        }
+        offset += len;
     }
     finish_file(tally, ignored, opts, report)
 }
@@ -698,7 +688,8 @@ mod tests {
                 today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
             },
         };
-        let mut out = CostFrameBuilder::new();
+        let (batches, _rx) = crate::collector::Batches::channel();
+        let mut out = CostBatches::new("files", batches);
         let mut report = CollectReport::default();
         read_csv(
             text.as_bytes(),

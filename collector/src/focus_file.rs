@@ -6,9 +6,6 @@
 //! run replaces exactly the days present in the files (inside the window).
 //! Objects are fetched one at a time into a temporary file, read, and removed.
 
-use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -17,9 +14,10 @@ use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 
 use crate::aws::{self, AwsSettings};
-use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
-use crate::cost_rows::CostFrameBuilder;
+use crate::collector::{Batches, CollectReport, CollectWindow, Collected, Collector};
+use crate::cost_rows::CostBatches;
 use crate::error::CollectError;
+use crate::files::{self, FileKind, local_files};
 use crate::focus::{self, FocusOptions};
 use crate::gcp::GcpCredentials;
 use crate::gcs::Gcs;
@@ -150,82 +148,21 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
     }))
 }
 
-/// The files a local `path` names, sorted.
-pub(crate) fn local_files(pattern: &str) -> Result<Vec<PathBuf>, CollectError> {
-    let path = Path::new(pattern);
-    let is_glob = pattern.contains(['*', '?', '[']);
-    let listing = |e: std::io::Error| CollectError::Io {
-        action: "listing",
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let mut files = if !is_glob && path.is_dir() {
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(path).map_err(listing)? {
-            let entry = entry.map_err(listing)?;
-            let hidden = entry.file_name().to_string_lossy().starts_with('.');
-            if !hidden && entry.path().is_file() {
-                files.push(entry.path());
-            }
-        }
-        if files.is_empty() {
-            return Err(CollectError::NoFiles {
-                pattern: pattern.to_string(),
-                hint: " (the directory is empty)",
-            });
-        }
-        files
-    } else if !is_glob {
-        if !path.exists() {
-            return Err(CollectError::NoFiles {
-                pattern: pattern.to_string(),
-                hint: " (no such file or directory)",
-            });
-        }
-        vec![path.to_path_buf()]
-    } else {
-        let matches = glob::glob(pattern).map_err(|e| CollectError::InvalidPattern {
-            pattern: pattern.to_string(),
-            message: e.to_string(),
-        })?;
-        let mut files = Vec::new();
-        for m in matches {
-            let p = m.map_err(|e| CollectError::Io {
-                action: "listing",
-                path: e.path().to_path_buf(),
-                source: e.into(),
-            })?;
-            if p.is_file() {
-                files.push(p);
-            }
-        }
-        if files.is_empty() {
-            return Err(CollectError::NoFiles {
-                pattern: pattern.to_string(),
-                hint: "",
-            });
-        }
-        files
-    };
-    files.sort();
-    Ok(files)
-}
-
-/// What a run accumulates, file after file.
+/// What a run carries from file to file: its batches and its report.
 struct Reading {
     opts: FocusOptions,
-    builder: CostFrameBuilder,
+    out: CostBatches,
     report: CollectReport,
 }
 
 impl Reading {
-    fn new(max_bad_row_fraction: f64, window: CollectWindow) -> Self {
+    fn new(name: &str, max_bad_row_fraction: f64, window: CollectWindow, out: &Batches) -> Self {
         Reading {
             opts: FocusOptions {
                 max_bad_row_fraction,
                 window,
             },
-            builder: CostFrameBuilder::new(),
+            out: CostBatches::new(name, out.clone()),
             report: CollectReport::default(),
         }
     }
@@ -233,91 +170,44 @@ impl Reading {
     /// Reads one file on the blocking pool; `label` names it in messages.
     async fn read(mut self, file: PathBuf, label: PathBuf) -> Result<Self, CollectError> {
         tokio::task::spawn_blocking(move || {
-            read_file(
-                &file,
-                &label,
-                &self.opts,
-                &mut self.builder,
-                &mut self.report,
-            )?;
+            read_file(&file, &label, &self.opts, &mut self.out, &mut self.report)?;
             Ok(self)
         })
         .await
         .map_err(|e| CollectError::Task(e.to_string()))?
     }
 
-    fn finish(mut self, name: &str) -> Result<Collected, CollectError> {
-        self.report.rows = self.builder.len();
-        let frame = self.builder.finish(name)?;
-        let days = days_in(&frame, Dataset::Cost)?;
-        Ok(Collected {
-            frame,
-            days,
-            report: self.report,
-        })
+    async fn finish(self, out: &Batches) -> Result<Collected, CollectError> {
+        let mut report = self.report;
+        let mut batches = self.out;
+        tokio::task::spawn_blocking(move || batches.flush_blocking())
+            .await
+            .map_err(|e| CollectError::Task(e.to_string()))??;
+        report.rows = out.rows();
+        Ok(Collected { days: None, report })
     }
 }
 
-/// Reads one FOCUS file, telling CSV, gzipped CSV and Parquet apart by magic
-/// bytes. `file` is opened; `label` (the path or URL people know) is what
-/// messages name.
+/// Reads one FOCUS file: CSV, gzipped CSV or Parquet, told by its content.
+/// `file` is opened; `label` (the path or URL people know) is what messages
+/// name.
 pub(crate) fn read_file(
     file: &Path,
     label: &Path,
     opts: &FocusOptions,
-    builder: &mut CostFrameBuilder,
+    out: &mut CostBatches,
     report: &mut CollectReport,
 ) -> Result<(), CollectError> {
-    let io = |action: &'static str| {
-        move |source: std::io::Error| CollectError::Io {
-            action,
-            path: label.to_path_buf(),
-            source,
-        }
-    };
-    let mut magic = [0u8; 4];
-    let n = read_prefix(&mut File::open(file).map_err(io("opening"))?, &mut magic)
-        .map_err(io("reading"))?;
-    let handle = File::open(file).map_err(io("opening"))?;
-    match &magic[..n] {
-        b"PAR1" => focus::read_parquet(handle, label, opts, builder, report),
-        [0x1f, 0x8b, ..] => {
-            let decoder = flate2::read::MultiGzDecoder::new(BufReader::new(handle));
-            focus::read_csv(decoder, label, opts, builder, report)
-        }
-        _ => focus::read_csv(BufReader::new(handle), label, opts, builder, report),
+    match files::sniff(file, label)? {
+        FileKind::Parquet => focus::read_parquet(file, label, opts, out, report),
+        kind => focus::read_csv(
+            files::open_text(file, label, kind)?,
+            label,
+            opts,
+            out,
+            report,
+        ),
     }
-}
-
-pub(crate) fn read_prefix(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
-/// The UTC days of the time column of a frame of `dataset`.
-pub(crate) fn days_in(
-    frame: &polars::prelude::DataFrame,
-    dataset: Dataset,
-) -> Result<BTreeSet<chrono::NaiveDate>, CollectError> {
-    let frame_error = |e: polars::prelude::PolarsError| CollectError::Frame {
-        dataset: dataset.name(),
-        message: e.to_string(),
-    };
-    let starts = frame
-        .column(dataset.time_column())
-        .and_then(|c| c.datetime().map(|d| d.physical().clone()))
-        .map_err(frame_error)?;
-    Ok(starts
-        .iter()
-        .flatten()
-        .filter_map(|us| chrono::DateTime::from_timestamp_micros(us).map(|t| t.date_naive()))
-        .collect())
 }
 
 #[async_trait]
@@ -334,8 +224,12 @@ impl Collector for FocusFile {
         Dataset::Cost
     }
 
-    async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError> {
-        let mut reading = Reading::new(self.max_bad_row_fraction, window);
+    async fn collect(
+        &self,
+        window: CollectWindow,
+        out: &mut Batches,
+    ) -> Result<Collected, CollectError> {
+        let mut reading = Reading::new(&self.name, self.max_bad_row_fraction, window, out);
         let (remote, path) = match &self.location {
             Location::Local(pattern) => {
                 let pattern = pattern.clone();
@@ -345,7 +239,7 @@ impl Collector for FocusFile {
                 for file in files {
                     reading = reading.read(file.clone(), file).await?;
                 }
-                return reading.finish(&self.name);
+                return reading.finish(out).await;
             }
             Location::S3(path, settings) => (Remote::S3(S3::connect(settings).await), path),
             Location::Gcs(path, credentials, endpoint) => {
@@ -360,7 +254,7 @@ impl Collector for FocusFile {
                 .read(fetched.path().to_path_buf(), object.to_string().into())
                 .await?;
         }
-        reading.finish(&self.name)
+        reading.finish(out).await
     }
 }
 
@@ -392,7 +286,24 @@ mod tests {
         }
     }
 
-    fn billed(c: &Collected) -> f64 {
+    /// A run's rows in memory, the days they cover and the report.
+    #[derive(Debug)]
+    struct Run {
+        frame: polars::prelude::DataFrame,
+        days: std::collections::BTreeSet<NaiveDate>,
+        report: CollectReport,
+    }
+
+    async fn run(c: Box<dyn Collector>, w: CollectWindow) -> Result<Run, CollectError> {
+        let (frame, days, report) = crate::collector::collect_in_memory(c.as_ref(), w).await?;
+        Ok(Run {
+            frame,
+            days,
+            report,
+        })
+    }
+
+    fn billed(c: &Run) -> f64 {
         let billed = c.frame.column("billed_cost").unwrap().f64().unwrap();
         billed.iter().flatten().sum()
     }
@@ -410,7 +321,7 @@ mod tests {
         std::fs::write(dir.path().join("b.data"), gz.finish().unwrap()).unwrap();
         std::fs::write(dir.path().join(".hidden"), "junk").unwrap();
 
-        let c = collector(dir.path(), "").collect(window()).await.unwrap();
+        let c = run(collector(dir.path(), ""), window()).await.unwrap();
         assert_eq!(c.report.files, 2);
         assert_eq!(c.frame.height(), 2);
         assert_eq!(billed(&c), 3.75);
@@ -468,7 +379,7 @@ mod tests {
         let file = std::fs::File::create(dir.path().join("export.parquet")).unwrap();
         ParquetWriter::new(file).finish(&mut df).unwrap();
 
-        let c = collector(dir.path(), "").collect(window()).await.unwrap();
+        let c = run(collector(dir.path(), ""), window()).await.unwrap();
         assert_eq!(c.frame.height(), 2);
         let billed: Vec<f64> = c
             .frame
@@ -512,7 +423,7 @@ mod tests {
         text.push_str("1,USD,Usage,2024-09-01 01:00:00,2024-09-02 00:00:00,1,AWS,S,\n"); // 404: end < start
         std::fs::write(dir.path().join("a.csv"), text).unwrap();
 
-        let c = collector(dir.path(), "").collect(window()).await.unwrap();
+        let c = run(collector(dir.path(), ""), window()).await.unwrap();
         assert_eq!(c.frame.height(), 400);
         assert_eq!(c.report.bad_rows, 3);
         let msgs: Vec<String> = c
@@ -543,20 +454,19 @@ mod tests {
             "{HEADER}\n1,USD,Usage,2024-09-02 01:00:00,2024-09-02 00:00:00,1,AWS,S,\nx,USD,Usage,2024-09-02 01:00:00,2024-09-02 00:00:00,1,AWS,S,\n"
         );
         std::fs::write(dir.path().join("a.csv"), text).unwrap();
-        let err = collector(dir.path(), "")
-            .collect(window())
-            .await
-            .unwrap_err();
+        let err = run(collector(dir.path(), ""), window()).await.unwrap_err();
         assert!(
             err.to_string()
                 .contains("1 of 2 rows are bad, more than `max_bad_row_fraction` = 0.01 allows"),
             "{err}"
         );
         // A looser limit lets the good row through.
-        let c = collector(dir.path(), "max_bad_row_fraction = 0.5")
-            .collect(window())
-            .await
-            .unwrap();
+        let c = run(
+            collector(dir.path(), "max_bad_row_fraction = 0.5"),
+            window(),
+        )
+        .await
+        .unwrap();
         assert_eq!(c.frame.height(), 1);
     }
 
@@ -569,10 +479,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join("b.csv"), "date,amount\n2024-09-01,3\n").unwrap();
-        let err = collector(dir.path(), "")
-            .collect(window())
-            .await
-            .unwrap_err();
+        let err = run(collector(dir.path(), ""), window()).await.unwrap_err();
         assert!(matches!(err, CollectError::NotFocus { .. }));
         assert!(
             err.to_string()
@@ -584,22 +491,17 @@ mod tests {
     #[tokio::test]
     async fn an_empty_directory_and_a_glob_without_matches_are_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let err = collector(dir.path(), "")
-            .collect(window())
-            .await
-            .unwrap_err();
+        let err = run(collector(dir.path(), ""), window()).await.unwrap_err();
         assert!(
             err.to_string().ends_with("(the directory is empty)"),
             "{err}"
         );
-        let err = collector(&dir.path().join("*.csv"), "")
-            .collect(window())
+        let err = run(collector(&dir.path().join("*.csv"), ""), window())
             .await
             .unwrap_err();
         assert!(err.to_string().starts_with("no files match"), "{err}");
         std::fs::write(dir.path().join("empty.csv"), "").unwrap();
-        let err = collector(&dir.path().join("empty.csv"), "")
-            .collect(window())
+        let err = run(collector(&dir.path().join("empty.csv"), ""), window())
             .await
             .unwrap_err();
         assert!(
@@ -618,7 +520,7 @@ mod tests {
         std::fs::write(dir.path().join("a.csv"), text).unwrap();
         let mut w = window();
         w.since = NaiveDate::from_ymd_opt(2024, 9, 3);
-        let c = collector(dir.path(), "").collect(w).await.unwrap();
+        let c = run(collector(dir.path(), ""), w).await.unwrap();
         assert_eq!(billed(&c), 2.0);
         assert_eq!(c.days.len(), 1);
     }

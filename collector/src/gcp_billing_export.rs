@@ -38,10 +38,10 @@ use vitals_core::config::{ComponentConfig, ConfigErrors};
 use vitals_core::period::DayRange;
 
 use crate::aws;
-use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
-use crate::cost_rows::{CostFrameBuilder, CostRow};
+use crate::collector::{Batches, CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
 use crate::gcp::GcpCredentials;
+use vitals_core::cost_rows::{CostFrameBuilder, CostRow, tags_json};
 
 const API: &str = "BigQuery";
 const DETAILED_PREFIX: &str = "gcp_billing_export_resource_v1_";
@@ -245,14 +245,16 @@ impl Collector for GcpBillingExport {
         Dataset::Cost
     }
 
-    async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError> {
+    async fn collect(
+        &self,
+        window: CollectWindow,
+        out: &mut Batches,
+    ) -> Result<Collected, CollectError> {
         let mut builder = CostFrameBuilder::new();
         let mut report = CollectReport::default();
         let Some(days) = self.days(window) else {
-            let frame = builder.finish(&self.name)?;
             return Ok(Collected {
-                frame,
-                days: BTreeSet::new(),
+                days: Some(BTreeSet::new()),
                 report,
             });
         };
@@ -272,12 +274,11 @@ impl Collector for GcpBillingExport {
         }
         report.pages = 1;
         report.rows = builder.len();
-        let frame = builder.finish(&self.name)?;
+        out.send(builder.finish(&self.name)?).await?;
         Ok(Collected {
-            frame,
             // Every requested day is replaced: a day whose rows were revised
             // away loses them.
-            days: days.days().collect(),
+            days: Some(days.days().collect()),
             report,
         })
     }
@@ -378,7 +379,7 @@ fn labels_json(labels: Option<&str>) -> Result<Option<String>, String> {
     };
     let list: Vec<serde_json::Value> =
         serde_json::from_str(text).map_err(|e| format!("not a JSON list: {e}"))?;
-    let mut object = serde_json::Map::new();
+    let mut object = std::collections::BTreeMap::new();
     for entry in list {
         let key = entry["key"].as_str().ok_or("a label without a `key`")?;
         let value = match &entry["value"] {
@@ -388,7 +389,7 @@ fn labels_json(labels: Option<&str>) -> Result<Option<String>, String> {
         };
         object.insert(key.to_string(), serde_json::Value::String(value));
     }
-    Ok((!object.is_empty()).then(|| serde_json::Value::Object(object).to_string()))
+    Ok((!object.is_empty()).then(|| tags_json(object)))
 }
 
 fn gax_error(e: &google_cloud_gax::error::Error, table: &TableId) -> CollectError {

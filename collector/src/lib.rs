@@ -10,6 +10,7 @@ mod collector;
 mod cost_rows;
 mod csv_records;
 mod error;
+mod files;
 mod focus;
 mod focus_file;
 mod gcp;
@@ -18,6 +19,7 @@ mod gcs;
 mod http_retry;
 mod latency_rows;
 mod newrelic;
+mod parquet_cells;
 mod prometheus;
 pub mod registry;
 mod remote;
@@ -26,8 +28,8 @@ mod s3;
 mod tally;
 
 pub use collector::{
-    BAD_ROW_SAMPLES, BadRow, CollectReport, CollectWindow, Collected, Collector, Position,
+    BAD_ROW_SAMPLES, BadRow, Batches, CollectReport, CollectWindow, Collected, Collector, Position,
+    collect_in_memory,
 };
-pub use cost_rows::{CostFrameBuilder, CostRow};
+pub use cost_rows::CostBatches;
 pub use error::CollectError;
-pub use latency_rows::{LatencyFrameBuilder, LatencyRow};

@@ -34,7 +34,7 @@ use vitals_core::config::{ComponentConfig, ConfigErrors, Secret};
 use vitals_core::latency::Apdex;
 
 use crate::aws;
-use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
+use crate::collector::{Batches, CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
 use crate::http_retry;
 use crate::latency_rows::{self, LatencyFrameBuilder, LatencyRow, last_complete_interval_end};
@@ -380,7 +380,11 @@ impl Collector for NewRelic {
         Dataset::Latency
     }
 
-    async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError> {
+    async fn collect(
+        &self,
+        window: CollectWindow,
+        out: &mut Batches,
+    ) -> Result<Collected, CollectError> {
         let end_limit_s = last_complete_interval_end(self.step_s);
         let slice = slice_seconds(self.step_s);
         let mut builder = LatencyFrameBuilder::new();
@@ -405,7 +409,7 @@ impl Collector for NewRelic {
                 }
             }
         }
-        builder.into_collected(&self.name, report)
+        latency_rows::into_collected(builder, &self.name, report, out).await
     }
 }
 

@@ -50,7 +50,7 @@ use vitals_core::config::{ComponentConfig, ConfigErrors, Secret};
 use vitals_core::latency::Histogram;
 
 use crate::aws;
-use crate::collector::{CollectReport, CollectWindow, Collected, Collector};
+use crate::collector::{Batches, CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
 use crate::http_retry;
 use crate::latency_rows::{self, LatencyFrameBuilder, LatencyRow, last_complete_interval_end};
@@ -648,17 +648,23 @@ impl Collector for Prometheus {
         Dataset::Latency
     }
 
-    async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError> {
+    async fn collect(
+        &self,
+        window: CollectWindow,
+        out: &mut Batches,
+    ) -> Result<Collected, CollectError> {
         let end_limit_s = last_complete_interval_end(self.step_s);
-        let mut builder = LatencyFrameBuilder::new();
         let mut report = CollectReport::default();
         if let Some(range) = window.days_or_last_through_today(self.config.lookback_days) {
+            // One batch a day.
             for day in range.days() {
+                let mut builder = LatencyFrameBuilder::new();
                 self.collect_day(day, end_limit_s, &mut builder, &mut report)
                     .await?;
+                out.send(builder.finish(&self.name)?).await?;
             }
         }
-        builder.into_collected(&self.name, report)
+        latency_rows::into_collected(LatencyFrameBuilder::new(), &self.name, report, out).await
     }
 }
 

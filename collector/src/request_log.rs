@@ -14,9 +14,13 @@
 //! - Apdex counts at `apdex_t_s`: satisfied within T, tolerating within 4T,
 //!   frustrated beyond, and, as New Relic counts them, every error frustrated.
 //!
-//! Files are read record by record; what is kept is each group's durations
-//! (8 bytes a request, for the exact quantiles), so memory grows with the
-//! requests in the window, not with file size or columns. A record that
+//! Files are read record by record. Each request is spilled (25 bytes) to a
+//! temporary file of its interval's bucket; once every file is read, each
+//! bucket (whole intervals, about 1/256 of the requests) is grouped on its
+//! own, with the exact quantiles of all its durations. Memory holds one
+//! bucket, not the window: exactness needs every duration of an interval,
+//! and files may come in any order, so no interval is complete before the
+//! last file is read. A record that
 //! cannot be read is a bad row, reported with file and line (or row); a file
 //! without the timestamp or duration column is an error.
 
@@ -33,12 +37,13 @@ use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 use vitals_core::latency::{Apdex, LogBuckets, quantile_sorted};
 
-use crate::collector::{CollectReport, CollectWindow, Collected, Collector, Position};
+use crate::collector::{Batches, CollectReport, CollectWindow, Collected, Collector, Position};
 use crate::csv_records::CsvRecords;
 use crate::error::CollectError;
+use crate::files::{self, FileKind, local_files};
 use crate::focus::parse_timestamp;
-use crate::focus_file::{local_files, read_prefix};
 use crate::latency_rows::{self, LatencyFrameBuilder, LatencyRow};
+use crate::parquet_cells::{Cell, ParquetColumn};
 use crate::tally::FileTally;
 
 /// `[collectors.NAME] type = "request_log"`.
@@ -219,14 +224,77 @@ struct Group {
     tolerating: u64,
 }
 
-/// Requests grouped by interval, service and endpoint.
+/// Spill buckets: a request goes to bucket (interval index mod this), so each
+/// bucket holds whole intervals and about 1/`SPILL_BUCKETS` of the requests.
+const SPILL_BUCKETS: usize = 256;
+
+/// One spilled request: interval start (µs), service id, endpoint id (or
+/// `NO_ENDPOINT`), duration (s) and an error flag, little-endian.
+const SPILL_RECORD: usize = 8 + 4 + 4 + 8 + 1;
+const NO_ENDPOINT: u32 = u32::MAX;
+
+/// Requests grouped by interval, service and endpoint, exactly.
+///
+/// Exact quantiles need every duration of a group, and files may hold their
+/// records in any order (several rotated files, or one unsorted export), so
+/// no interval is known to be complete before the last file is read. Rather
+/// than hold the window's durations in memory, each request is spilled
+/// (25 bytes) to a temporary bucket file chosen by its interval; after the
+/// last file, each bucket is read back on its own, grouped, and its rows
+/// computed exactly as from memory. Memory holds one bucket (whole intervals,
+/// about 1/256 of the requests), the names, and the spill files' buffers.
 struct Groups {
     settings: Settings,
     window: CollectWindow,
     names: Vec<String>,
     ids: HashMap<String, u32>,
-    index: HashMap<(i64, u32, Option<u32>), usize>,
-    groups: Vec<Group>,
+    spill: Spill,
+    /// The first spill write that failed: the run fails with it.
+    failure: Option<CollectError>,
+}
+
+/// The spill files, created on first use in the system's temporary directory
+/// and removed with the collector run.
+struct Spill {
+    dir: Option<tempfile::TempDir>,
+    files: Vec<Option<std::io::BufWriter<File>>>,
+    requests: u64,
+}
+
+impl Spill {
+    fn new() -> Self {
+        Spill {
+            dir: None,
+            files: (0..SPILL_BUCKETS).map(|_| None).collect(),
+            requests: 0,
+        }
+    }
+
+    fn path(dir: &tempfile::TempDir, bucket: usize) -> PathBuf {
+        dir.path().join(format!("bucket-{bucket}.bin"))
+    }
+
+    fn write(&mut self, bucket: usize, record: &[u8; SPILL_RECORD]) -> std::io::Result<()> {
+        use std::io::Write;
+        if self.dir.is_none() {
+            self.dir = Some(
+                tempfile::Builder::new()
+                    .prefix("vitals-request-log-")
+                    .tempdir()?,
+            );
+        }
+        let dir = self.dir.as_ref().expect("created above");
+        let file = match &mut self.files[bucket] {
+            Some(f) => f,
+            slot => slot.insert(std::io::BufWriter::with_capacity(
+                1 << 16,
+                File::create(Self::path(dir, bucket))?,
+            )),
+        };
+        file.write_all(record)?;
+        self.requests += 1;
+        Ok(())
+    }
 }
 
 impl Groups {
@@ -236,8 +304,8 @@ impl Groups {
             window,
             names: Vec::new(),
             ids: HashMap::new(),
-            index: HashMap::new(),
-            groups: Vec::new(),
+            spill: Spill::new(),
+            failure: None,
         }
     }
 
@@ -251,9 +319,14 @@ impl Groups {
         id
     }
 
-    /// Adds a request if its interval starts inside the window.
+    /// Adds a request if its interval starts inside the window. A failed
+    /// spill write is kept for [`Groups::check`].
     fn add(&mut self, r: Request<'_>) {
-        let start_us = r.ts_us.div_euclid(self.settings.interval_us) * self.settings.interval_us;
+        if self.failure.is_some() {
+            return;
+        }
+        let interval = r.ts_us.div_euclid(self.settings.interval_us);
+        let start_us = interval * self.settings.interval_us;
         let Some(start) = DateTime::from_timestamp_micros(start_us) else {
             return;
         };
@@ -261,41 +334,109 @@ impl Groups {
             return;
         }
         let service = self.id(r.service);
-        let endpoint = r.endpoint.map(|e| self.id(e));
-        let key = (start_us, service, endpoint);
-        let next = self.groups.len();
-        let i = *self.index.entry(key).or_insert(next);
-        if i == next {
-            self.groups.push(Group {
-                start_us,
-                service,
-                endpoint,
-                durations: Vec::new(),
-                errors: 0,
-                satisfied: 0,
-                tolerating: 0,
-            });
-        }
-        let t = self.settings.apdex_t_s;
+        let endpoint = r.endpoint.map_or(NO_ENDPOINT, |e| self.id(e));
         let error = r
             .status
             .is_some_and(|s| s >= self.settings.error_status_min);
-        let g = &mut self.groups[i];
-        g.durations.push(r.duration_s);
-        if error {
-            g.errors += 1;
-        } else if r.duration_s <= t {
-            g.satisfied += 1;
-        } else if r.duration_s <= 4.0 * t {
-            g.tolerating += 1;
+        let mut record = [0u8; SPILL_RECORD];
+        record[0..8].copy_from_slice(&start_us.to_le_bytes());
+        record[8..12].copy_from_slice(&service.to_le_bytes());
+        record[12..16].copy_from_slice(&endpoint.to_le_bytes());
+        record[16..24].copy_from_slice(&r.duration_s.to_le_bytes());
+        record[24] = u8::from(error);
+        let bucket = interval.rem_euclid(SPILL_BUCKETS as i64) as usize;
+        if let Err(source) = self.spill.write(bucket, &record) {
+            self.failure = Some(CollectError::Io {
+                action: "spilling requests to",
+                path: self
+                    .spill
+                    .dir
+                    .as_ref()
+                    .map_or_else(std::env::temp_dir, |d| d.path().to_path_buf()),
+                source,
+            });
         }
     }
 
-    fn finish(self) -> Vec<LatencyRow> {
+    /// Fails if a spill write failed.
+    fn check(&mut self) -> Result<(), CollectError> {
+        self.failure.take().map_or(Ok(()), Err)
+    }
+
+    /// Reads each spill bucket back, groups it and hands its rows to `emit`,
+    /// bucket after bucket; returns how many requests were grouped.
+    fn finish(
+        mut self,
+        mut emit: impl FnMut(Vec<LatencyRow>) -> Result<(), CollectError>,
+    ) -> Result<u64, CollectError> {
+        self.check()?;
+        let Some(dir) = self.spill.dir.take() else {
+            return Ok(0);
+        };
+        let io = |action: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CollectError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let files = std::mem::take(&mut self.spill.files);
+        for (bucket, file) in files.into_iter().enumerate() {
+            let Some(file) = file else { continue };
+            let path = Spill::path(&dir, bucket);
+            file.into_inner()
+                .map_err(|e| e.into_error())
+                .map_err(io("writing", &path))?;
+            let bytes = std::fs::read(&path).map_err(io("reading", &path))?;
+            std::fs::remove_file(&path).map_err(io("removing", &path))?;
+            emit(self.rows(&bytes))?;
+        }
+        Ok(self.spill.requests)
+    }
+
+    /// The rows of one bucket's spilled requests.
+    fn rows(&self, bytes: &[u8]) -> Vec<LatencyRow> {
+        let mut index: HashMap<(i64, u32, u32), usize> = HashMap::new();
+        let mut groups: Vec<Group> = Vec::new();
+        let t = self.settings.apdex_t_s;
+        for record in bytes.chunks_exact(SPILL_RECORD) {
+            let field = |a: usize, b: usize| &record[a..b];
+            let start_us = i64::from_le_bytes(field(0, 8).try_into().expect("8 bytes"));
+            let service = u32::from_le_bytes(field(8, 12).try_into().expect("4 bytes"));
+            let endpoint = u32::from_le_bytes(field(12, 16).try_into().expect("4 bytes"));
+            let duration_s = f64::from_le_bytes(field(16, 24).try_into().expect("8 bytes"));
+            let error = record[24] != 0;
+            let next = groups.len();
+            let i = *index.entry((start_us, service, endpoint)).or_insert(next);
+            if i == next {
+                groups.push(Group {
+                    start_us,
+                    service,
+                    endpoint: (endpoint != NO_ENDPOINT).then_some(endpoint),
+                    durations: Vec::new(),
+                    errors: 0,
+                    satisfied: 0,
+                    tolerating: 0,
+                });
+            }
+            let g = &mut groups[i];
+            g.durations.push(duration_s);
+            if error {
+                g.errors += 1;
+            } else if duration_s <= t {
+                g.satisfied += 1;
+            } else if duration_s <= 4.0 * t {
+                g.tolerating += 1;
+            }
+        }
+        self.latency_rows(groups)
+    }
+
+    fn latency_rows(&self, mut groups: Vec<Group>) -> Vec<LatencyRow> {
         let buckets = LogBuckets::new(HISTOGRAM_RELATIVE_ERROR).expect("a valid relative error");
         let interval_s = self.settings.interval_us / 1_000_000;
         let t = self.settings.apdex_t_s;
-        let mut groups = self.groups;
         groups.sort_by(|a, b| {
             (
                 a.start_us,
@@ -403,17 +544,6 @@ impl Layout {
             note: (!missing.is_empty()).then(|| missing.join("; ")),
         })
     }
-}
-
-/// A cell as read from any of the formats.
-#[derive(Clone, Copy)]
-enum Cell<'a> {
-    Null,
-    Text(&'a str),
-    Int(i64),
-    Float(f64),
-    /// A timestamp already in microseconds since the epoch.
-    Micros(i64),
 }
 
 /// Epoch seconds, milliseconds, microseconds or nanoseconds, told by
@@ -678,45 +808,6 @@ fn read_json_lines(
     tally.finish(layout.note, groups.settings.max_bad_row_fraction, report)
 }
 
-/// A Parquet column in the shape its cells are read from.
-enum Source {
-    Text(StringChunked),
-    Int(Int64Chunked),
-    Float(Float64Chunked),
-    Micros(Int64Chunked),
-    Missing,
-}
-
-impl Source {
-    fn from_column(c: &Column) -> PolarsResult<Self> {
-        Ok(match c.dtype() {
-            DataType::String => Source::Text(c.str()?.clone()),
-            DataType::Datetime(_, _) | DataType::Date => Source::Micros(
-                c.cast(&DataType::Datetime(TimeUnit::Microseconds, None))?
-                    .datetime()?
-                    .physical()
-                    .clone(),
-            ),
-            DataType::Float32 | DataType::Float64 => {
-                Source::Float(c.cast(&DataType::Float64)?.f64()?.clone())
-            }
-            DataType::Null => Source::Missing,
-            dt if dt.is_integer() => Source::Int(c.cast(&DataType::Int64)?.i64()?.clone()),
-            _ => Source::Text(c.cast(&DataType::String)?.str()?.clone()),
-        })
-    }
-
-    fn cell(&self, row: usize) -> Cell<'_> {
-        match self {
-            Source::Text(c) => c.get(row).map_or(Cell::Null, Cell::Text),
-            Source::Int(c) => c.get(row).map_or(Cell::Null, Cell::Int),
-            Source::Float(c) => c.get(row).map_or(Cell::Null, Cell::Float),
-            Source::Micros(c) => c.get(row).map_or(Cell::Null, Cell::Micros),
-            Source::Missing => Cell::Null,
-        }
-    }
-}
-
 fn read_parquet(
     path: &Path,
     label: &Path,
@@ -759,10 +850,10 @@ fn read_parquet(
                     .collect()
             })
             .map_err(parquet_error)?;
-        let mut sources: HashMap<usize, Source> = HashMap::new();
+        let mut sources: HashMap<usize, ParquetColumn> = HashMap::new();
         for (&i, name) in wanted.iter().zip(&names) {
             let column = batch.column(name).map_err(parquet_error)?;
-            let source = Source::from_column(column).map_err(|e| CollectError::Parquet {
+            let source = ParquetColumn::from_column(column).map_err(|e| CollectError::Parquet {
                 path: label.to_path_buf(),
                 message: format!("column `{name}`: {e}"),
             })?;
@@ -792,17 +883,11 @@ fn read_file(
     report: &mut CollectReport,
 ) -> Result<(), CollectError> {
     let io = io_error(path);
-    let mut magic = [0u8; 4];
-    let n = read_prefix(&mut File::open(path).map_err(&io)?, &mut magic).map_err(&io)?;
-    if &magic[..n] == b"PAR1" {
+    let kind = files::sniff(path, path)?;
+    if kind == FileKind::Parquet {
         return read_parquet(path, path, groups, report);
     }
-    let file = File::open(path).map_err(&io)?;
-    let reader: Box<dyn Read> = if magic[..n].starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(file)
-    };
+    let reader = files::open_text(path, path, kind)?;
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let first = loop {
         let buf = reader.fill_buf().map_err(&io)?;
@@ -838,25 +923,36 @@ impl Collector for RequestLog {
         Dataset::Latency
     }
 
-    async fn collect(&self, window: CollectWindow) -> Result<Collected, CollectError> {
+    async fn collect(
+        &self,
+        window: CollectWindow,
+        out: &mut Batches,
+    ) -> Result<Collected, CollectError> {
         let pattern = self.pattern.clone();
         let settings = self.settings.clone();
         let name = self.name.clone();
-        tokio::task::spawn_blocking(move || {
+        let mut batches = out.clone();
+        let report = tokio::task::spawn_blocking(move || {
             let files: Vec<PathBuf> = local_files(&pattern)?;
             let mut groups = Groups::new(settings, window);
             let mut report = CollectReport::default();
             for file in &files {
                 read_file(file, &mut groups, &mut report)?;
+                groups.check()?;
             }
-            let mut builder = LatencyFrameBuilder::new();
-            for row in groups.finish() {
-                builder.push(row);
-            }
-            builder.into_collected(&name, report)
+            // One batch per spill bucket: a few intervals' rows.
+            groups.finish(|rows| {
+                let mut builder = LatencyFrameBuilder::new();
+                for row in rows {
+                    builder.push(row);
+                }
+                batches.send_blocking(builder.finish(&name)?)
+            })?;
+            Ok::<_, CollectError>(report)
         })
         .await
-        .map_err(|e| CollectError::Task(e.to_string()))?
+        .map_err(|e| CollectError::Task(e.to_string()))??;
+        latency_rows::into_collected(LatencyFrameBuilder::new(), &self.name, report, out).await
     }
 }
 
@@ -887,16 +983,23 @@ mod tests {
         }
     }
 
-    fn collect(dir: &Path, extra: &str) -> Result<Collected, CollectError> {
+    /// A run's rows in memory and its report.
+    struct Run {
+        frame: DataFrame,
+        report: CollectReport,
+    }
+
+    fn collect(dir: &Path, extra: &str) -> Result<Run, CollectError> {
         let c = build(&config(dir, extra)).unwrap();
-        tokio::runtime::Builder::new_current_thread()
+        let (frame, _, report) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(c.collect(window()))
+            .block_on(crate::collector::collect_in_memory(c.as_ref(), window()))?;
+        Ok(Run { frame, report })
     }
 
-    fn column(c: &Collected, name: &str) -> Vec<Option<f64>> {
+    fn column(c: &Run, name: &str) -> Vec<Option<f64>> {
         c.frame
             .column(name)
             .unwrap()

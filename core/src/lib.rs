@@ -1,14 +1,19 @@
 //! vitals-core: the contract the collectors, analyzers and reports share.
 //!
-//! Canonical dataset schemas and the checked hand-over ([`dataset`]), the
+//! Canonical dataset schemas and the checked hand-over ([`dataset`]), with
+//! the row builders collectors and tests fill ([`cost_rows`],
+//! [`latency_rows`]), the
 //! Parquet store ([`store`]), the config file ([`config`]), latency arithmetic
 //! ([`latency`]), findings and summaries, and the periods they cover.
 
 pub mod config;
+pub mod cost_rows;
 pub mod dataset;
 pub mod error;
 pub mod finding;
+pub mod frames;
 pub mod latency;
+pub mod latency_rows;
 pub mod period;
 pub mod store;
 pub mod summary;

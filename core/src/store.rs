@@ -10,8 +10,15 @@
 //! open `part.parquet`, so they see the old partition or the new one, never a
 //! torn file. Temporary files left by a crash are never read and are removed by
 //! [`Store::clean_stale_temp_files`].
+//!
+//! A collection run hands its rows over in batches ([`Staging`]): each batch is
+//! split by day, buffered per day under one shared row budget, and written as
+//! Parquet row groups to that day's temporary file. Memory holds at most the
+//! budget plus one batch, whatever the run's size. Nothing is visible until
+//! [`Staging::finish`] has closed and fsynced every file and the run commits
+//! them; a run that fails (or is dropped) removes its temporary files.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -139,25 +146,19 @@ impl Store {
     }
 
     /// The latest day that holds at least one row of the dataset. Empty
-    /// partitions (days re-collected without rows) do not count.
+    /// partitions (days re-collected without rows) do not count. Reads the
+    /// footers of the newest partitions only, never their rows.
     pub fn latest_day(&self, dataset: Dataset) -> Result<Option<NaiveDate>> {
-        let time = dataset.time_column();
-        let frame = self
-            .scan(dataset, None)?
-            .select([col(time).max()])
-            .collect()
-            .map_err(|e| {
-                Error::polars(format!("finding the latest day of dataset `{dataset}`"), e)
-            })?;
-        let latest = frame
-            .column(time)
-            .and_then(|c| c.datetime().map(|d| d.physical().get(0)))
-            .map_err(|e| {
-                Error::polars(format!("finding the latest day of dataset `{dataset}`"), e)
-            })?;
-        Ok(latest
-            .and_then(DateTime::from_timestamp_micros)
-            .map(|t| t.date_naive()))
+        for p in self.partitions(dataset)?.iter().rev() {
+            let file = File::open(&p.path).map_err(|e| Error::io("opening", &p.path, e))?;
+            let rows = ParquetReader::new(file)
+                .num_rows()
+                .map_err(|e| Error::polars(format!("reading `{}`", p.path.display()), e))?;
+            if rows > 0 {
+                return Ok(Some(p.day));
+            }
+        }
+        Ok(None)
     }
 
     /// A lazy scan of the dataset over `range` (all days if `None`). Partitions
@@ -199,26 +200,41 @@ impl Store {
         frame: DataFrame,
         days: &BTreeSet<NaiveDate>,
     ) -> Result<WriteSummary> {
+        let mut staging = self.staging(dataset, source)?;
+        staging.write(frame)?;
+        commit_all(staging.finish(Some(days))?)
+    }
+
+    /// Starts a streamed run for (`dataset`, `source`): batches go to
+    /// [`Staging::write`], and [`Staging::finish`] readies the partitions for
+    /// [`commit_all`].
+    pub fn staging(&self, dataset: Dataset, source: &str) -> Result<Staging> {
         check_source_name(source)?;
-        let frame = dataset.conform(frame)?;
-        check_source_column(&frame, dataset, source)?;
-        let mut by_day = split_by_day(&frame, dataset)?;
-        if let Some(stray) = by_day.keys().find(|d| !days.contains(d)) {
-            return Err(Error::Store(format!(
-                "rows for {stray} are outside the days being replaced for source `{source}`"
-            )));
-        }
-        let mut staged = Vec::with_capacity(days.len());
-        for &day in days {
-            let mut part = by_day.remove(&day).unwrap_or_else(|| dataset.empty_frame());
-            staged.push(self.stage(dataset, source, day, &mut part)?);
-        }
-        let mut summary = WriteSummary::default();
-        for s in staged {
-            summary.rows += s.commit()?;
-            summary.partitions += 1;
-        }
-        Ok(summary)
+        Ok(Staging {
+            store: self.clone(),
+            dataset,
+            source: source.to_string(),
+            days: BTreeMap::new(),
+            buffered_rows: 0,
+            budget_rows: STAGING_BUDGET_ROWS,
+            row_group_rows: ROW_GROUP_ROWS,
+            rows: 0,
+        })
+    }
+
+    /// A temporary file name beside `target`, unique to this process and moment.
+    fn temp_path(target: &Path) -> PathBuf {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = target.parent().expect("a partition file has a directory");
+        dir.join(format!(
+            ".part-{}-{nanos}-{n}.parquet{TEMP_SUFFIX}",
+            std::process::id()
+        ))
     }
 
     /// Writes one partition to a temporary file beside its target and fsyncs it.
@@ -234,16 +250,8 @@ impl Store {
         let target = self.partition_path(dataset, day, source);
         let dir = target.parent().expect("a partition file has a directory");
         fs::create_dir_all(dir).map_err(|e| Error::io("creating partition directory", dir, e))?;
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let temp = dir.join(format!(
-            ".part-{}-{nanos}.parquet{TEMP_SUFFIX}",
-            std::process::id()
-        ));
         let staged = StagedPartition {
-            temp,
+            temp: Self::temp_path(&target),
             target,
             rows: frame.height(),
             committed: false,
@@ -294,6 +302,240 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// Commits staged partitions one after another. Each partition is replaced
+/// atomically; a failure part-way leaves the rest uncommitted (and removed).
+pub fn commit_all(staged: Vec<StagedPartition>) -> Result<WriteSummary> {
+    let mut summary = WriteSummary::default();
+    for s in staged {
+        summary.rows += s.commit()?;
+        summary.partitions += 1;
+    }
+    Ok(summary)
+}
+
+/// Rows buffered across all days of a [`Staging`] before the largest day's
+/// buffer is written out as a row group.
+const STAGING_BUDGET_ROWS: usize = 262_144;
+
+/// A day's buffer is written out as a row group once it holds this many rows.
+const ROW_GROUP_ROWS: usize = 131_072;
+
+/// A streamed run's partitions, being written. See the module docs.
+pub struct Staging {
+    store: Store,
+    dataset: Dataset,
+    source: String,
+    days: BTreeMap<NaiveDate, DayFile>,
+    /// Rows waiting in the days' buffers.
+    buffered_rows: usize,
+    budget_rows: usize,
+    row_group_rows: usize,
+    rows: usize,
+}
+
+impl std::fmt::Debug for Staging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staging")
+            .field("dataset", &self.dataset)
+            .field("source", &self.source)
+            .field("days", &self.days.len())
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+/// One day's temporary Parquet file and the rows not yet written to it.
+struct DayFile {
+    temp: PathBuf,
+    target: PathBuf,
+    /// The same open file as the writer's, kept to fsync it.
+    file: File,
+    writer: polars::io::parquet::write::BatchedWriter<File>,
+    pending: Vec<DataFrame>,
+    pending_rows: usize,
+    rows: usize,
+    /// Set once the file is closed and handed over as a [`StagedPartition`].
+    handed_over: bool,
+}
+
+impl Drop for DayFile {
+    fn drop(&mut self) {
+        if !self.handed_over {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+impl Staging {
+    /// Overrides the buffer sizes (tests use small ones to exercise flushing).
+    pub fn with_buffer_rows(mut self, budget_rows: usize, row_group_rows: usize) -> Self {
+        self.budget_rows = budget_rows.max(1);
+        self.row_group_rows = row_group_rows.max(1);
+        self
+    }
+
+    /// Rows handed over so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Takes one batch: checked against the schema and the run's source, split
+    /// by UTC day and buffered; full buffers are written out.
+    pub fn write(&mut self, batch: DataFrame) -> Result<()> {
+        if batch.height() == 0 {
+            return Ok(());
+        }
+        let batch = self.dataset.conform(batch)?;
+        check_source_column(&batch, self.dataset, &self.source)?;
+        self.rows += batch.height();
+        for (day, part) in split_by_day(&batch, self.dataset)? {
+            let rows = part.height();
+            let file = match self.days.entry(day) {
+                btree_map::Entry::Occupied(e) => e.into_mut(),
+                btree_map::Entry::Vacant(e) => {
+                    e.insert(open_day_file(&self.store, self.dataset, &self.source, day)?)
+                }
+            };
+            file.pending.push(part);
+            file.pending_rows += rows;
+            self.buffered_rows += rows;
+            if file.pending_rows >= self.row_group_rows {
+                self.buffered_rows -= flush(file, self.dataset)?;
+            }
+        }
+        while self.buffered_rows > self.budget_rows {
+            let largest = self
+                .days
+                .values_mut()
+                .max_by_key(|f| f.pending_rows)
+                .expect("buffered rows belong to a day");
+            self.buffered_rows -= flush(largest, self.dataset)?;
+        }
+        Ok(())
+    }
+
+    /// Writes out what is buffered, closes and fsyncs every day's file, and
+    /// returns the partitions ready for [`commit_all`].
+    ///
+    /// With `declared` days (API collectors ask for a window), exactly those
+    /// days are replaced: a day without rows gets an empty partition, and a
+    /// row outside them is an error. Without, the days the rows fall on are.
+    pub fn finish(
+        mut self,
+        declared: Option<&BTreeSet<NaiveDate>>,
+    ) -> Result<Vec<StagedPartition>> {
+        if let Some(declared) = declared
+            && let Some(stray) = self.days.keys().find(|d| !declared.contains(d))
+        {
+            return Err(Error::Store(format!(
+                "rows for {stray} are outside the days being replaced for source `{}`",
+                self.source
+            )));
+        }
+        let mut staged = Vec::new();
+        let days = std::mem::take(&mut self.days);
+        for (_, mut file) in days {
+            flush(&mut file, self.dataset)?;
+            file.writer
+                .finish()
+                .map_err(|e| Error::polars(format!("writing `{}`", file.temp.display()), e))?;
+            file.file
+                .sync_all()
+                .map_err(|e| Error::io("syncing temporary partition file", &file.temp, e))?;
+            file.handed_over = true;
+            staged.push(StagedPartition {
+                temp: file.temp.clone(),
+                target: file.target.clone(),
+                rows: file.rows,
+                committed: false,
+            });
+        }
+        let written: BTreeSet<NaiveDate> = staged
+            .iter()
+            .filter_map(|s| partition_day(&s.target))
+            .collect();
+        for &day in declared.into_iter().flatten() {
+            if !written.contains(&day) {
+                let mut empty = self.dataset.empty_frame();
+                staged.push(
+                    self.store
+                        .stage(self.dataset, &self.source, day, &mut empty)?,
+                );
+            }
+        }
+        Ok(staged)
+    }
+}
+
+/// The day of a partition path `.../day=YYYY-MM-DD/source=.../part.parquet`.
+fn partition_day(target: &Path) -> Option<NaiveDate> {
+    target
+        .parent()?
+        .parent()?
+        .file_name()?
+        .to_str()?
+        .strip_prefix("day=")?
+        .parse()
+        .ok()
+}
+
+fn open_day_file(store: &Store, dataset: Dataset, source: &str, day: NaiveDate) -> Result<DayFile> {
+    let target = store.partition_path(dataset, day, source);
+    let dir = target.parent().expect("a partition file has a directory");
+    fs::create_dir_all(dir).map_err(|e| Error::io("creating partition directory", dir, e))?;
+    let temp = Store::temp_path(&target);
+    let file = File::create(&temp)
+        .map_err(|e| Error::io("creating temporary partition file", &temp, e))?;
+    let remove = |e: Error| {
+        let _ = fs::remove_file(&temp);
+        e
+    };
+    let handle = file
+        .try_clone()
+        .map_err(|e| remove(Error::io("opening temporary partition file", &temp, e)))?;
+    let writer = ParquetWriter::new(handle)
+        .with_compression(ParquetCompression::Zstd(None))
+        .batched(&dataset.schema())
+        .map_err(|e| remove(Error::polars(format!("writing `{}`", temp.display()), e)))?;
+    Ok(DayFile {
+        temp,
+        target,
+        file,
+        writer,
+        pending: Vec::new(),
+        pending_rows: 0,
+        rows: 0,
+        handed_over: false,
+    })
+}
+
+/// Writes a day's buffered rows as one row group, sorted by time (stable, so
+/// identical input in identical batches writes identical files). Returns how
+/// many rows left the buffer.
+fn flush(file: &mut DayFile, dataset: Dataset) -> Result<usize> {
+    if file.pending_rows == 0 {
+        return Ok(0);
+    }
+    let parts = std::mem::take(&mut file.pending);
+    let rows = std::mem::take(&mut file.pending_rows);
+    let polars_error = |e| Error::polars(format!("writing `{}`", file.temp.display()), e);
+    let mut parts = parts.into_iter();
+    let mut frame = parts.next().expect("a day with pending rows has a part");
+    for part in parts {
+        frame.vstack_mut_owned(part).map_err(polars_error)?;
+    }
+    frame = frame
+        .sort(
+            [dataset.time_column()],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .map_err(polars_error)?;
+    frame.rechunk_mut_par();
+    file.writer.write_batch(&frame).map_err(polars_error)?;
+    file.rows += rows;
+    Ok(rows)
 }
 
 /// Makes a rename in `dir` durable.
@@ -706,6 +948,182 @@ mod tests {
         let df = store.scan(Dataset::Cost, None).unwrap().collect().unwrap();
         assert_eq!(df.height(), 0);
         assert_eq!(df.schema().as_ref(), &Dataset::Cost.schema());
+    }
+
+    /// `n` hourly rows from 2024-09-01 00:00, `avg` = the row's index.
+    fn hourly(n: usize, start: usize) -> DataFrame {
+        let base = micros("2024-09-01 00:00:00");
+        let stamps: Vec<String> = (start..start + n)
+            .map(|i| {
+                DateTime::from_timestamp_micros(base + i as i64 * 3_600_000_000)
+                    .unwrap()
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .collect();
+        let rows: Vec<(&str, &str, f64)> = stamps
+            .iter()
+            .zip(start..)
+            .map(|(t, i)| (t.as_str(), "i-1", i as f64))
+            .collect();
+        frame(&rows)
+    }
+
+    fn row_groups(path: &Path) -> usize {
+        let mut reader = ParquetReader::new(File::open(path).unwrap());
+        reader.get_metadata().unwrap().row_groups.len()
+    }
+
+    #[test]
+    fn a_streamed_run_writes_what_one_frame_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // 10 days of hourly rows in batches of 7, with buffers far smaller
+        // than the run: every flush path is taken.
+        let mut staging = store
+            .staging(Dataset::Utilization, "cw")
+            .unwrap()
+            .with_buffer_rows(20, 10);
+        let mut start = 0;
+        while start < 240 {
+            staging.write(hourly(7.min(240 - start), start)).unwrap();
+            start += 7;
+        }
+        assert_eq!(staging.rows(), 240);
+        let staged = staging.finish(None).unwrap();
+        assert_eq!(staged.len(), 10);
+        // Nothing is visible before the commit.
+        assert!(store.partitions(Dataset::Utilization).unwrap().is_empty());
+        let w = commit_all(staged).unwrap();
+        assert_eq!(
+            w,
+            WriteSummary {
+                partitions: 10,
+                rows: 240
+            }
+        );
+        let expected: f64 = (0..240).map(f64::from).sum();
+        assert_eq!(total(&store, None), (240, expected));
+        let day = store.partition_path(Dataset::Utilization, d("2024-09-03"), "cw");
+        assert!(row_groups(&day) > 1, "the day was written in parts");
+        // Each day reads back in time order.
+        let df = store
+            .scan(
+                Dataset::Utilization,
+                Some(DayRange::single(d("2024-09-03"))),
+            )
+            .unwrap()
+            .collect()
+            .unwrap();
+        let avg: Vec<f64> = df
+            .column("avg")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(avg, (48..72).map(f64::from).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_streamed_run_that_fails_after_some_batches_leaves_the_previous_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .replace_days(
+                Dataset::Utilization,
+                "cw",
+                frame(&[("2024-09-01 10:00:00", "i-1", 1.0)]),
+                &days(&["2024-09-01"]),
+            )
+            .unwrap();
+        let mut staging = store
+            .staging(Dataset::Utilization, "cw")
+            .unwrap()
+            .with_buffer_rows(8, 4);
+        staging.write(hourly(30, 0)).unwrap();
+        staging.write(hourly(30, 30)).unwrap();
+        // A bad batch (the collector failed, or the frame is wrong) ends the run.
+        let bad = hourly(5, 60).drop("metric").unwrap();
+        assert!(staging.write(bad).is_err());
+        drop(staging);
+        assert_eq!(total(&store, None), (1, 1.0));
+        assert_eq!(
+            temp_files(dir.path()),
+            0,
+            "the run's temporary files are removed"
+        );
+    }
+
+    #[test]
+    fn a_crash_during_a_streamed_run_leaves_nothing_half_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .replace_days(
+                Dataset::Utilization,
+                "cw",
+                frame(&[("2024-09-01 10:00:00", "i-1", 1.0)]),
+                &days(&["2024-09-01"]),
+            )
+            .unwrap();
+        let mut staging = store
+            .staging(Dataset::Utilization, "cw")
+            .unwrap()
+            .with_buffer_rows(8, 4);
+        staging.write(hourly(50, 0)).unwrap();
+        // The process dies mid-run: no finish, no drop.
+        std::mem::forget(staging);
+        assert!(temp_files(dir.path()) > 0);
+        assert_eq!(total(&store, None), (1, 1.0));
+        // And after finish but before the commit.
+        let mut staging = store.staging(Dataset::Utilization, "cw").unwrap();
+        staging.write(hourly(50, 0)).unwrap();
+        let staged = staging.finish(None).unwrap();
+        std::mem::forget(staged);
+        assert_eq!(total(&store, None), (1, 1.0));
+        store.clean_stale_temp_files(Duration::ZERO).unwrap();
+        assert_eq!(temp_files(dir.path()), 0);
+        assert_eq!(total(&store, None), (1, 1.0));
+    }
+
+    #[test]
+    fn a_streamed_run_with_declared_days_refuses_strays_and_empties_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut staging = store.staging(Dataset::Utilization, "cw").unwrap();
+        staging.write(hourly(30, 0)).unwrap(); // Sep 1 and 2
+        let err = staging.finish(Some(&days(&["2024-09-01"]))).unwrap_err();
+        assert!(
+            err.to_string().contains("rows for 2024-09-02 are outside"),
+            "{err}"
+        );
+        assert_eq!(temp_files(dir.path()), 0);
+        let mut staging = store.staging(Dataset::Utilization, "cw").unwrap();
+        staging.write(hourly(30, 0)).unwrap();
+        let staged = staging
+            .finish(Some(&days(&["2024-09-01", "2024-09-02", "2024-09-03"])))
+            .unwrap();
+        assert_eq!(commit_all(staged).unwrap().partitions, 3);
+        assert_eq!(store.partitions(Dataset::Utilization).unwrap().len(), 3);
+        assert_eq!(total(&store, None).0, 30);
+    }
+
+    fn temp_files(root: &Path) -> usize {
+        fn walk(dir: &Path, n: &mut usize) {
+            for e in fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, n);
+                } else if p.to_string_lossy().ends_with(TEMP_SUFFIX) {
+                    *n += 1;
+                }
+            }
+        }
+        let mut n = 0;
+        walk(root, &mut n);
+        n
     }
 
     #[test]
