@@ -52,6 +52,7 @@ pub async fn run(app: Arc<App>, metrics: Metrics) -> anyhow::Result<()> {
         let cycle = async {
             collect_cycle(&app, &metrics).await;
             metrics.ready.set(1);
+            crate::memory::give_back_freed_memory();
         };
         tokio::select! {
             _ = cycle => {}
@@ -78,6 +79,7 @@ pub async fn run(app: Arc<App>, metrics: Metrics) -> anyhow::Result<()> {
                 _ = report_cycle(&app, &metrics) => {}
                 _ = stop.wait_for(|s| *s) => return shutdown(server).await,
             }
+            crate::memory::give_back_freed_memory();
             next_report = next_cron(&app, Utc::now() + chrono::Duration::seconds(1));
         }
     }

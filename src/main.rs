@@ -8,6 +8,7 @@ mod app;
 mod cli;
 mod daemon;
 mod http;
+mod memory;
 mod metrics;
 mod pipeline;
 mod summary_text;

@@ -427,11 +427,11 @@ fn daily_series(
         "billing_currency",
         "day",
     ];
-    let df = in_range(frame, range)
+    let plan = in_range(frame, range)
         .group_by(keys.map(col))
-        .agg([col(metric.column()).sum().alias("cost")])
-        .sort(keys, SortMultipleOptions::default().with_nulls_last(true))
-        .collect()?;
+        .agg([vitals_core::frames::exact_sum(col(metric.column())).alias("cost")])
+        .sort(keys, SortMultipleOptions::default().with_nulls_last(true));
+    let df = vitals_core::frames::collect_streaming(plan)?;
     let text = |name: &str| -> PolarsResult<StringChunked> { Ok(df.column(name)?.str()?.clone()) };
     let (provider, account, service, currency) = (
         text("provider")?,
@@ -564,8 +564,8 @@ fn contributors(
     )
     .with_column(col("day").gt_eq(lit(first)).alias("in_run"))
     .group_by([col("sku_id"), col("resource_id"), col("in_run")])
-    .agg([col(metric.column()).sum().alias("cost")])
-    .collect()?;
+    .agg([vitals_core::frames::exact_sum(col(metric.column())).alias("cost")]);
+    let df = vitals_core::frames::collect_streaming(df)?;
     let (sku, resource) = (
         df.column("sku_id")?.str()?.clone(),
         df.column("resource_id")?.str()?.clone(),

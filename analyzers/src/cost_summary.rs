@@ -20,6 +20,7 @@ use polars::prelude::*;
 use serde::Deserialize;
 use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
+use vitals_core::frames::{collect_streaming, exact_sum};
 use vitals_core::period::DayRange;
 use vitals_core::summary::{
     Amounts, Comparison, CostGroup, CostSummary, CurrencyTotal, DailyCost, Discounts, MonthToDate,
@@ -62,6 +63,12 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Analyzer>, ConfigErrors
     if parsed.tag_key.trim().is_empty() {
         return Err(config.error(Some("tag_key"), "must not be empty"));
     }
+    if parsed.tag_key.contains(['\'', '\\']) {
+        return Err(config.error(
+            Some("tag_key"),
+            "must not contain `'` or `\\` (it is read with a JSON path)",
+        ));
+    }
     Ok(Box::new(CostSummaryAnalyzer {
         name: config.name.clone(),
         config: parsed,
@@ -97,13 +104,21 @@ impl Analyzer for CostSummaryAnalyzer {
             .store
             .scan(Dataset::Cost, Some(scan_range))
             .map_err(store_error)?;
-        let rows = daily_rows(frame, scan_range, &self.config.tag_key).map_err(|e| {
-            AnalyzeError::Frame {
+        let summary = daily_frame(frame, scan_range, &self.config.tag_key)
+            .and_then(|daily| {
+                summarize(
+                    &self.name,
+                    &self.config,
+                    &daily,
+                    period,
+                    data_through,
+                    month,
+                )
+            })
+            .map_err(|e| AnalyzeError::Frame {
                 analyzer: self.name.clone(),
                 message: format!("summarizing cost for {scan_range}: {e}"),
-            }
-        })?;
-        let summary = summarize(&self.name, &self.config, &rows, period, data_through, month);
+            })?;
         Ok(AnalysisOutput {
             findings: Vec::new(),
             summaries: vec![Summary::Cost(Box::new(summary))],
@@ -111,46 +126,45 @@ impl Analyzer for CostSummaryAnalyzer {
     }
 }
 
-/// Cost of one day, provider, sub-account, service, currency and tag value.
-#[derive(Debug, Clone, PartialEq)]
-struct DayRow {
-    day: NaiveDate,
-    provider: String,
-    sub_account_id: Option<String>,
-    sub_account_name: Option<String>,
-    service: Option<String>,
-    currency: String,
-    tag: Option<String>,
-    charge_category: String,
-    pricing_category: Option<String>,
-    cost: Amounts,
-    /// Sum of the rows' list cost, where they state one.
-    list_cost: f64,
-    /// Effective cost of the rows that state a list cost.
-    listed_effective: f64,
+/// The keys of the daily frame, besides `day`.
+const DAILY_KEYS: [&str; 8] = [
+    "provider",
+    "sub_account_id",
+    "sub_account_name",
+    "service_name",
+    "billing_currency",
+    "tag",
+    "charge_category",
+    "pricing_category",
+];
+
+/// The value of `tag_key` in a row's JSON `tags`, read inside Polars: null
+/// when the tags are absent, not JSON, lack the key, or hold null or blank;
+/// a non-string value as its JSON text.
+pub(crate) fn tag_value_expr(tag_key: &str) -> Expr {
+    let value = col("tags")
+        .str()
+        .json_path_match(lit(format!("$['{tag_key}']")));
+    when(value.clone().str().strip_chars(lit(NULL)).eq(lit("")))
+        .then(lit(NULL).cast(DataType::String))
+        .otherwise(value)
 }
 
-/// The one pipeline: the store's rows in `range`, summed per day, provider,
-/// sub-account, service, currency, tag set, charge and pricing category. Tag values are read from the
-/// JSON `tags` after the group-by, once per distinct tag set.
-fn daily_rows(frame: LazyFrame, range: DayRange, tag_key: &str) -> PolarsResult<Vec<DayRow>> {
-    let keys = [
-        "day",
-        "provider",
-        "sub_account_id",
-        "sub_account_name",
-        "service_name",
-        "billing_currency",
-        "tags",
-        "charge_category",
-        "pricing_category",
-    ];
+/// The one pipeline over the store: its rows in `range`, summed per day,
+/// provider, sub-account, service, currency, tag value, charge and pricing
+/// category. The tag value is taken out of the JSON `tags` before grouping,
+/// so resource-level tag sets do not multiply the groups. Run on Polars'
+/// streaming engine: memory holds the groups, not the rows. Every view of
+/// the summary is a group-by over this (small) frame.
+fn daily_frame(frame: LazyFrame, range: DayRange, tag_key: &str) -> PolarsResult<DataFrame> {
     let start = range.start.and_hms_opt(0, 0, 0).expect("midnight exists");
     let end = (range.end + Duration::days(1))
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists");
     let ts = col(Dataset::Cost.time_column());
-    let df = frame
+    let mut keys = vec![col("day")];
+    keys.extend(DAILY_KEYS.map(col));
+    let plan = frame
         .filter(
             ts.clone()
                 .gt_eq(lit(start).dt().cast_time_unit(TimeUnit::Microseconds))
@@ -159,87 +173,28 @@ fn daily_rows(frame: LazyFrame, range: DayRange, tag_key: &str) -> PolarsResult<
                         .lt(lit(end).dt().cast_time_unit(TimeUnit::Microseconds)),
                 ),
         )
-        .with_column(ts.dt().date().alias("day"))
-        .group_by(keys.map(col))
-        .agg([
-            col("billed_cost").sum(),
-            col("effective_cost").sum(),
-            col("list_cost").sum(),
-            when(col("list_cost").is_not_null())
-                .then(col("effective_cost"))
-                .otherwise(lit(0.0))
-                .sum()
-                .alias("listed_effective"),
+        .with_columns([
+            ts.dt().date().alias("day"),
+            tag_value_expr(tag_key).alias("tag"),
         ])
-        .sort(keys, SortMultipleOptions::default().with_nulls_last(true))
-        .collect()?;
-
-    let days = df.column("day")?.date()?.physical().clone();
-    let text = |name: &str| -> PolarsResult<StringChunked> { Ok(df.column(name)?.str()?.clone()) };
-    let (provider, sub_id, sub_name, service, currency, tags) = (
-        text("provider")?,
-        text("sub_account_id")?,
-        text("sub_account_name")?,
-        text("service_name")?,
-        text("billing_currency")?,
-        text("tags")?,
-    );
-    let (charge_category, pricing_category) = (text("charge_category")?, text("pricing_category")?);
-    let number =
-        |name: &str| -> PolarsResult<Float64Chunked> { Ok(df.column(name)?.f64()?.clone()) };
-    let (billed, effective) = (number("billed_cost")?, number("effective_cost")?);
-    let (list_cost, listed_effective) = (number("list_cost")?, number("listed_effective")?);
-    let owned = |v: Option<&str>| v.map(str::to_string);
-    let mut tag_cache: BTreeMap<String, Option<String>> = BTreeMap::new();
-    let mut rows = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        let Some(day) = days.get(i).and_then(day_from_epoch) else {
-            continue;
-        };
-        let tag = match tags.get(i) {
-            None => None,
-            Some(json) => tag_cache
-                .entry(json.to_string())
-                .or_insert_with(|| tag_value(json, tag_key))
-                .clone(),
-        };
-        rows.push(DayRow {
-            day,
-            provider: provider.get(i).unwrap_or_default().to_string(),
-            sub_account_id: owned(sub_id.get(i)),
-            sub_account_name: owned(sub_name.get(i)),
-            service: owned(service.get(i)),
-            currency: currency.get(i).unwrap_or_default().to_string(),
-            tag,
-            charge_category: charge_category.get(i).unwrap_or_default().to_string(),
-            pricing_category: owned(pricing_category.get(i)),
-            cost: Amounts {
-                billed: billed.get(i).unwrap_or(0.0),
-                effective: effective.get(i).unwrap_or(0.0),
-            },
-            list_cost: list_cost.get(i).unwrap_or(0.0),
-            listed_effective: listed_effective.get(i).unwrap_or(0.0),
-        });
-    }
-    Ok(rows)
-}
-
-fn day_from_epoch(days: i32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(Duration::days(i64::from(days)))
-}
-
-/// The value of `key` in a JSON object of tags; `None` when the key is absent
-/// or its value empty. Non-string values are shown as JSON.
-fn tag_value(json: &str, key: &str) -> Option<String> {
-    let serde_json::Value::Object(map) = serde_json::from_str(json).ok()? else {
-        return None;
-    };
-    match map.get(key)? {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) if s.trim().is_empty() => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
+        .group_by(keys)
+        .agg([
+            exact_sum(col("billed_cost")).alias("billed"),
+            exact_sum(col("effective_cost")).alias("effective"),
+            exact_sum(col("list_cost")).alias("list_cost"),
+            exact_sum(
+                when(col("list_cost").is_not_null())
+                    .then(col("effective_cost"))
+                    .otherwise(lit(0.0)),
+            )
+            .alias("listed_effective"),
+        ])
+        // In a fixed order, so that every view sums the same rows the same way.
+        .sort(
+            std::iter::once("day").chain(DAILY_KEYS).collect::<Vec<_>>(),
+            SortMultipleOptions::default().with_nulls_last(true),
+        );
+    collect_streaming(plan)
 }
 
 /// The month holding the period's last day, from its first day to the latest
@@ -280,46 +235,125 @@ fn previous_month(first: NaiveDate) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y, m, 1)
 }
 
-/// Current and previous amounts of one group.
-#[derive(Debug, Default, Clone, Copy)]
-struct Pair {
-    current: Amounts,
-    previous: Amounts,
+fn in_range(range: DayRange) -> Expr {
+    col("day")
+        .gt_eq(lit(range.start))
+        .and(col("day").lt_eq(lit(range.end)))
 }
 
-fn add(a: &mut Amounts, b: Amounts) {
-    a.billed += b.billed;
-    a.effective += b.effective;
-}
-
-/// Sums rows into groups keyed by `key`, splitting by range.
-fn group<K: Ord>(
-    rows: &[DayRow],
-    current: DayRange,
-    previous: DayRange,
-    key: impl Fn(&DayRow) -> K,
-) -> BTreeMap<K, Pair> {
-    let mut out: BTreeMap<K, Pair> = BTreeMap::new();
-    for r in rows {
-        let in_current = current.contains(r.day);
-        if !in_current && !previous.contains(r.day) {
-            continue;
-        }
-        let pair = out.entry(key(r)).or_default();
-        add(
-            if in_current {
-                &mut pair.current
-            } else {
-                &mut pair.previous
-            },
-            r.cost,
+/// One view: billed and effective cost per `keys`, in the current and the
+/// previous range, over the daily rows that pass `only`. Groups without a
+/// row in either range are left out; `extra` aggregations ride along.
+fn view(
+    daily: &DataFrame,
+    keys: &[&str],
+    (current, previous): (DayRange, DayRange),
+    only: Option<Expr>,
+    extra: &[Expr],
+) -> PolarsResult<Comparisons> {
+    let (cur, prev) = (in_range(current), in_range(previous));
+    let sum = |name: &str, when: &Expr| col(name).filter(when.clone()).sum();
+    let mut aggs = vec![
+        sum("billed", &cur).alias("cur_billed"),
+        sum("effective", &cur).alias("cur_effective"),
+        sum("billed", &prev).alias("prev_billed"),
+        sum("effective", &prev).alias("prev_effective"),
+        cur.clone().or(prev.clone()).any(true).alias("seen"),
+    ];
+    aggs.extend_from_slice(extra);
+    let plan = daily
+        .clone()
+        .lazy()
+        .filter(only.unwrap_or(lit(true)))
+        .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
+        .agg(aggs)
+        .filter(col("seen"))
+        .sort(
+            keys.to_vec(),
+            SortMultipleOptions::default().with_nulls_last(true),
         );
-    }
-    out
+    Ok(Comparisons(plan.collect()?))
 }
 
-fn comparison(p: &Pair) -> Comparison {
-    Comparison::new(p.current, p.previous)
+/// A view's result: its keys, then current and previous amounts.
+struct Comparisons(DataFrame);
+
+impl Comparisons {
+    fn len(&self) -> usize {
+        self.0.height()
+    }
+
+    fn texts(&self, name: &str) -> PolarsResult<Vec<Option<String>>> {
+        Ok(self
+            .0
+            .column(name)?
+            .str()?
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect())
+    }
+
+    fn numbers(&self, name: &str) -> PolarsResult<Vec<f64>> {
+        Ok(self
+            .0
+            .column(name)?
+            .f64()?
+            .iter()
+            .map(|v| v.unwrap_or(0.0))
+            .collect())
+    }
+
+    fn comparisons(&self) -> PolarsResult<Vec<Comparison>> {
+        let [cb, ce, pb, pe] = [
+            "cur_billed",
+            "cur_effective",
+            "prev_billed",
+            "prev_effective",
+        ]
+        .map(|n| self.numbers(n));
+        let (cb, ce, pb, pe) = (cb?, ce?, pb?, pe?);
+        Ok((0..self.len())
+            .map(|i| {
+                Comparison::new(
+                    Amounts {
+                        billed: cb[i],
+                        effective: ce[i],
+                    },
+                    Amounts {
+                        billed: pb[i],
+                        effective: pe[i],
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Groups named by `provider` (if a key), `name` and `id` columns.
+    fn groups(
+        &self,
+        provider: Option<&str>,
+        name: Option<&str>,
+        id: Option<&str>,
+    ) -> PolarsResult<Vec<CostGroup>> {
+        let n = self.len();
+        let column = |c: Option<&str>| -> PolarsResult<Vec<Option<String>>> {
+            c.map_or_else(|| Ok(vec![None; n]), |c| self.texts(c))
+        };
+        let (providers, names, ids) = (column(provider)?, column(name)?, column(id)?);
+        let currencies = self.texts("billing_currency")?;
+        Ok(self
+            .comparisons()?
+            .into_iter()
+            .enumerate()
+            .map(|(i, cost)| CostGroup {
+                provider: providers[i].clone(),
+                name: names[i].clone(),
+                id: ids[i].clone(),
+                currency: currencies[i].clone().unwrap_or_default(),
+                cost,
+            })
+            .collect())
+    }
 }
 
 /// Groups ordered by current billed cost, largest first, then by name.
@@ -339,89 +373,146 @@ const CHARGE_CATEGORIES: [&str; 5] = ["Usage", "Purchase", "Tax", "Credit", "Adj
 
 /// Each (provider, currency) taken apart: charge categories, credits,
 /// discounts below list price, and usage by pricing category.
-fn breakdowns(rows: &[DayRow], period: DayRange, previous: DayRange) -> Vec<ProviderBreakdown> {
-    let totals = group(rows, period, previous, |r| {
-        (r.provider.clone(), r.currency.clone())
-    });
-    let mut out: Vec<ProviderBreakdown> = totals
-        .into_iter()
-        .map(|((provider, currency), total)| {
-            let mine: Vec<DayRow> = rows
-                .iter()
-                .filter(|r| r.provider == provider && r.currency == currency)
-                .cloned()
-                .collect();
-            let usage: Vec<DayRow> = mine
-                .iter()
-                .filter(|r| r.charge_category == "Usage")
-                .cloned()
-                .collect();
-            let rank = |c: &str| {
-                CHARGE_CATEGORIES
-                    .iter()
-                    .position(|k| *k == c)
-                    .unwrap_or(CHARGE_CATEGORIES.len())
-            };
-            let mut by_charge_category: Vec<CostGroup> =
-                group(&mine, period, previous, |r| r.charge_category.clone())
-                    .into_iter()
-                    .map(|(category, p)| CostGroup {
-                        provider: Some(provider.clone()),
-                        name: Some(category),
-                        id: None,
-                        currency: currency.clone(),
-                        cost: comparison(&p),
-                    })
-                    .collect();
-            by_charge_category.sort_by(|a, b| {
-                let (a, b) = (
-                    a.name.as_deref().unwrap_or(""),
-                    b.name.as_deref().unwrap_or(""),
-                );
-                rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
+fn breakdowns(
+    daily: &DataFrame,
+    period: DayRange,
+    previous: DayRange,
+) -> PolarsResult<Vec<ProviderBreakdown>> {
+    let ranges = (period, previous);
+    let pc = ["provider", "billing_currency"];
+    let usage = || col("charge_category").eq(lit("Usage"));
+    let current = in_range(period);
+    let totals = view(daily, &pc, ranges, None, &[])?;
+    let credits = view(
+        daily,
+        &pc,
+        ranges,
+        Some(col("charge_category").eq(lit("Credit"))),
+        &[],
+    )?;
+    let usage_sums = view(
+        daily,
+        &pc,
+        ranges,
+        Some(usage()),
+        &[
+            col("list_cost")
+                .filter(current.clone())
+                .sum()
+                .alias("list_cost"),
+            col("listed_effective")
+                .filter(current)
+                .sum()
+                .alias("listed_effective"),
+        ],
+    )?;
+    let by_charge = view(
+        daily,
+        &["provider", "billing_currency", "charge_category"],
+        ranges,
+        None,
+        &[],
+    )?;
+    let by_pricing = view(
+        daily,
+        &["provider", "billing_currency", "pricing_category"],
+        ranges,
+        Some(usage()),
+        &[],
+    )?;
+    let key = |c: &Comparisons| -> PolarsResult<Vec<(String, String)>> {
+        let (p, cur) = (c.texts("provider")?, c.texts("billing_currency")?);
+        Ok(p.into_iter()
+            .zip(cur)
+            .map(|(p, c)| (p.unwrap_or_default(), c.unwrap_or_default()))
+            .collect())
+    };
+    let lookup = |c: &Comparisons| -> PolarsResult<BTreeMap<(String, String), usize>> {
+        Ok(key(c)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| (k, i))
+            .collect())
+    };
+    let credit_index = lookup(&credits)?;
+    let credit_costs = credits.comparisons()?;
+    let usage_index = lookup(&usage_sums)?;
+    let usage_costs = usage_sums.comparisons()?;
+    let usage_list = usage_sums.numbers("list_cost")?;
+    let usage_listed = usage_sums.numbers("listed_effective")?;
+    let charge_keys = key(&by_charge)?;
+    let charge_groups = by_charge.groups(Some("provider"), Some("charge_category"), None)?;
+    let pricing_keys = key(&by_pricing)?;
+    let pricing_categories = by_pricing.texts("pricing_category")?;
+    let pricing_costs = by_pricing.comparisons()?;
+    let rank = |c: &str| {
+        CHARGE_CATEGORIES
+            .iter()
+            .position(|k| *k == c)
+            .unwrap_or(CHARGE_CATEGORIES.len())
+    };
+    let mut out = Vec::new();
+    for ((provider, currency), cost) in key(&totals)?.into_iter().zip(totals.comparisons()?) {
+        let k = (provider.clone(), currency.clone());
+        let mut by_charge_category: Vec<CostGroup> = charge_keys
+            .iter()
+            .zip(&charge_groups)
+            .filter(|(ck, _)| **ck == k)
+            .map(|(_, g)| g.clone())
+            .collect();
+        by_charge_category.sort_by(|a, b| {
+            let (a, b) = (
+                a.name.as_deref().unwrap_or(""),
+                b.name.as_deref().unwrap_or(""),
+            );
+            rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
+        });
+        let credits = credit_index.get(&k).map_or_else(
+            || Comparison::new(Amounts::default(), Amounts::default()),
+            |&j| credit_costs[j],
+        );
+        let (usage_effective, list_cost, listed_effective) =
+            usage_index.get(&k).map_or((0.0, 0.0, 0.0), |&j| {
+                (
+                    usage_costs[j].current.effective,
+                    usage_list[j],
+                    usage_listed[j],
+                )
             });
-            let credits = group(&mine, period, previous, |r| r.charge_category == "Credit")
-                .remove(&true)
-                .unwrap_or_default();
-            let current_usage: Vec<&DayRow> =
-                usage.iter().filter(|r| period.contains(r.day)).collect();
-            let usage_effective: f64 = current_usage.iter().map(|r| r.cost.effective).sum();
-            let list_cost: f64 = current_usage.iter().map(|r| r.list_cost).sum();
-            let listed_effective: f64 = current_usage.iter().map(|r| r.listed_effective).sum();
-            let share = |part: f64| (usage_effective != 0.0).then(|| part / usage_effective);
-            let discounts = (list_cost != 0.0).then(|| Discounts {
-                list_cost,
-                effective: listed_effective,
-                saved: list_cost - listed_effective,
-                coverage: share(listed_effective),
-            });
-            let mut by_pricing_category: Vec<PricingShare> =
-                group(&usage, period, previous, |r| r.pricing_category.clone())
-                    .into_iter()
-                    .map(|(category, p)| PricingShare {
-                        category,
-                        share: share(p.current.effective),
-                        cost: comparison(&p),
-                    })
-                    .collect();
-            by_pricing_category.sort_by(|a, b| {
-                b.cost
-                    .current
-                    .effective
-                    .total_cmp(&a.cost.current.effective)
-                    .then_with(|| a.category.cmp(&b.category))
-            });
-            ProviderBreakdown {
-                provider,
-                currency,
-                cost: comparison(&total),
-                by_charge_category,
-                credits: comparison(&credits),
-                discounts,
-                by_pricing_category,
-            }
-        })
-        .collect();
+        let share = |part: f64| (usage_effective != 0.0).then(|| part / usage_effective);
+        let discounts = (list_cost != 0.0).then(|| Discounts {
+            list_cost,
+            effective: listed_effective,
+            saved: list_cost - listed_effective,
+            coverage: share(listed_effective),
+        });
+        let mut by_pricing_category: Vec<PricingShare> = pricing_keys
+            .iter()
+            .enumerate()
+            .filter(|(_, pk)| **pk == k)
+            .map(|(j, _)| PricingShare {
+                category: pricing_categories[j].clone(),
+                share: share(pricing_costs[j].current.effective),
+                cost: pricing_costs[j],
+            })
+            .collect();
+        by_pricing_category.sort_by(|a, b| {
+            b.cost
+                .current
+                .effective
+                .total_cmp(&a.cost.current.effective)
+                .then_with(|| a.category.cmp(&b.category))
+        });
+        out.push(ProviderBreakdown {
+            provider,
+            currency,
+            cost,
+            by_charge_category,
+            credits,
+            discounts,
+            by_pricing_category,
+        });
+    }
     out.sort_by(|a, b| {
         b.cost
             .current
@@ -429,84 +520,75 @@ fn breakdowns(rows: &[DayRow], period: DayRange, previous: DayRange) -> Vec<Prov
             .total_cmp(&a.cost.current.billed)
             .then_with(|| (&a.provider, &a.currency).cmp(&(&b.provider, &b.currency)))
     });
-    out
+    Ok(out)
+}
+
+fn currency_totals(
+    daily: &DataFrame,
+    ranges: (DayRange, DayRange),
+) -> PolarsResult<Vec<CurrencyTotal>> {
+    let v = view(daily, &["billing_currency"], ranges, None, &[])?;
+    Ok(v.texts("billing_currency")?
+        .into_iter()
+        .zip(v.comparisons()?)
+        .map(|(currency, cost)| CurrencyTotal {
+            currency: currency.unwrap_or_default(),
+            cost,
+        })
+        .collect())
+}
+
+fn provider_groups(
+    daily: &DataFrame,
+    ranges: (DayRange, DayRange),
+) -> PolarsResult<Vec<CostGroup>> {
+    let v = view(daily, &["provider", "billing_currency"], ranges, None, &[])?;
+    Ok(sorted(v.groups(
+        Some("provider"),
+        Some("provider"),
+        None,
+    )?))
 }
 
 fn summarize(
     analyzer: &str,
     config: &CostSummaryConfig,
-    rows: &[DayRow],
+    daily: &DataFrame,
     period: DayRange,
     data_through: Option<NaiveDate>,
     month: Option<(DayRange, DayRange)>,
-) -> CostSummary {
+) -> PolarsResult<CostSummary> {
     let previous = period.previous();
-    let totals = |current: DayRange, previous: DayRange| -> Vec<CurrencyTotal> {
-        group(rows, current, previous, |r| r.currency.clone())
-            .into_iter()
-            .map(|(currency, p)| CurrencyTotal {
-                currency,
-                cost: comparison(&p),
-            })
-            .collect()
-    };
-    let by_provider = |current: DayRange, previous: DayRange| -> Vec<CostGroup> {
-        sorted(
-            group(rows, current, previous, |r| {
-                (r.provider.clone(), r.currency.clone())
-            })
-            .into_iter()
-            .map(|((provider, currency), p)| CostGroup {
-                name: Some(provider.clone()),
-                provider: Some(provider),
-                id: None,
-                currency,
-                cost: comparison(&p),
-            })
-            .collect(),
+    let ranges = (period, previous);
+    // The latest name seen for an id (names can change; ids do not).
+    let latest_name = col("sub_account_name")
+        .sort_by(
+            [col("day")],
+            SortMultipleOptions::default().with_maintain_order(true),
         )
-    };
-    let breakdowns = breakdowns(rows, period, previous);
-    let by_sub_account = sorted(
-        group(rows, period, previous, |r| {
-            (
-                r.provider.clone(),
-                r.sub_account_id.clone(),
-                r.currency.clone(),
-            )
-        })
-        .into_iter()
-        .map(|((provider, id, currency), p)| {
-            // The latest name seen for the id (names can change; ids do not).
-            let name = rows
-                .iter()
-                .filter(|r| {
-                    r.provider == provider && r.sub_account_id == id && r.sub_account_name.is_some()
-                })
-                .max_by_key(|r| r.day)
-                .and_then(|r| r.sub_account_name.clone());
-            CostGroup {
-                provider: Some(provider),
-                name,
-                id,
-                currency,
-                cost: comparison(&p),
-            }
-        })
-        .collect(),
-    );
-    let service_groups: Vec<CostGroup> = group(rows, period, previous, |r| {
-        (r.provider.clone(), r.service.clone(), r.currency.clone())
-    })
-    .into_iter()
-    .map(|((provider, name, currency), p)| CostGroup {
-        provider: Some(provider),
-        name,
-        id: None,
-        currency,
-        cost: comparison(&p),
-    })
-    .collect();
+        .drop_nulls()
+        .last()
+        .alias("latest_name");
+    let accounts = view(
+        daily,
+        &["provider", "sub_account_id", "billing_currency"],
+        ranges,
+        None,
+        &[latest_name],
+    )?;
+    let by_sub_account = sorted(accounts.groups(
+        Some("provider"),
+        Some("latest_name"),
+        Some("sub_account_id"),
+    )?);
+    let services = view(
+        daily,
+        &["provider", "service_name", "billing_currency"],
+        ranges,
+        None,
+        &[],
+    )?;
+    let service_groups = services.groups(Some("provider"), Some("service_name"), None)?;
     let mut top_movers: Vec<CostGroup> = service_groups
         .iter()
         .filter(|g| g.cost.change.billed != 0.0 || g.cost.change.effective != 0.0)
@@ -528,88 +610,119 @@ fn summarize(
             .then_with(|| (&a.provider, &a.name).cmp(&(&b.provider, &b.name)))
     });
     top_movers.truncate(config.top_movers);
-    let by_tag = sorted(
-        group(rows, period, previous, |r| {
-            (r.tag.clone(), r.currency.clone())
-        })
-        .into_iter()
-        .map(|((name, currency), p)| CostGroup {
-            provider: None,
-            name,
-            id: None,
-            currency,
-            cost: comparison(&p),
-        })
-        .collect(),
-    );
-    let mut untagged: BTreeMap<String, (Amounts, Amounts)> = BTreeMap::new();
-    for r in rows.iter().filter(|r| period.contains(r.day)) {
-        let (u, t) = untagged.entry(r.currency.clone()).or_default();
-        add(t, r.cost);
-        if r.tag.is_none() {
-            add(u, r.cost);
-        }
-    }
+    let tags = view(daily, &["tag", "billing_currency"], ranges, None, &[])?;
+    let by_tag = sorted(tags.groups(None, Some("tag"), None)?);
+    // Over the period's rows only: its total, and the part without the tag.
+    let untagged_view = view(
+        daily,
+        &["billing_currency"],
+        ranges,
+        Some(in_range(period)),
+        &[
+            col("billed")
+                .filter(in_range(period).and(col("tag").is_null()))
+                .sum()
+                .alias("untagged_billed"),
+            col("effective")
+                .filter(in_range(period).and(col("tag").is_null()))
+                .sum()
+                .alias("untagged_effective"),
+        ],
+    )?;
     let share = |part: f64, whole: f64| (whole != 0.0).then(|| part / whole);
-    let untagged = untagged
+    let (ub, ue) = (
+        untagged_view.numbers("untagged_billed")?,
+        untagged_view.numbers("untagged_effective")?,
+    );
+    let untagged = untagged_view
+        .texts("billing_currency")?
         .into_iter()
-        .map(|(currency, (u, t))| UntaggedShare {
-            currency,
-            untagged: u,
-            total: t,
-            billed_share: share(u.billed, t.billed),
-            effective_share: share(u.effective, t.effective),
+        .zip(untagged_view.comparisons()?)
+        .enumerate()
+        .map(|(i, (currency, c))| {
+            let u = Amounts {
+                billed: ub[i],
+                effective: ue[i],
+            };
+            UntaggedShare {
+                currency: currency.unwrap_or_default(),
+                untagged: u,
+                total: c.current,
+                billed_share: share(u.billed, c.current.billed),
+                effective_share: share(u.effective, c.current.effective),
+            }
         })
         .collect();
     let both = previous.union(&period);
-    let mut daily: BTreeMap<(NaiveDate, String, Option<String>, String), Amounts> = BTreeMap::new();
-    for r in rows.iter().filter(|r| both.contains(r.day)) {
-        add(
-            daily
-                .entry((
-                    r.day,
-                    r.provider.clone(),
-                    r.service.clone(),
-                    r.currency.clone(),
-                ))
-                .or_default(),
-            r.cost,
-        );
-    }
-    let daily = daily
-        .into_iter()
-        .map(|((day, provider, service, currency), cost)| DailyCost {
-            day,
-            provider,
-            service,
-            currency,
-            cost,
+    let per_day = daily
+        .clone()
+        .lazy()
+        .filter(in_range(both))
+        .group_by([
+            col("day"),
+            col("provider"),
+            col("service_name"),
+            col("billing_currency"),
+        ])
+        .agg([col("billed").sum(), col("effective").sum()])
+        .sort(
+            ["day", "provider", "service_name", "billing_currency"],
+            SortMultipleOptions::default().with_nulls_last(true),
+        )
+        .collect()?;
+    let per_day = Comparisons(per_day);
+    let days = per_day.0.column("day")?.date()?.physical().clone();
+    let (providers, day_services, currencies) = (
+        per_day.texts("provider")?,
+        per_day.texts("service_name")?,
+        per_day.texts("billing_currency")?,
+    );
+    let (billed, effective) = (per_day.numbers("billed")?, per_day.numbers("effective")?);
+    let daily_costs = (0..per_day.len())
+        .filter_map(|i| {
+            Some(DailyCost {
+                day: days.get(i).and_then(day_from_epoch)?,
+                provider: providers[i].clone().unwrap_or_default(),
+                service: day_services[i].clone(),
+                currency: currencies[i].clone().unwrap_or_default(),
+                cost: Amounts {
+                    billed: billed[i],
+                    effective: effective[i],
+                },
+            })
         })
         .collect();
-    let month_to_date = month.map(|(current, prev)| MonthToDate {
-        month: current.start.format("%Y-%m").to_string(),
-        range: current,
-        previous_range: prev,
-        totals: totals(current, prev),
-        by_provider: by_provider(current, prev),
-    });
-    CostSummary {
+    let month_to_date = match month {
+        None => None,
+        Some((current, prev)) => Some(MonthToDate {
+            month: current.start.format("%Y-%m").to_string(),
+            range: current,
+            previous_range: prev,
+            totals: currency_totals(daily, (current, prev))?,
+            by_provider: provider_groups(daily, (current, prev))?,
+        }),
+    };
+    Ok(CostSummary {
         analyzer: analyzer.to_string(),
         period,
         previous_period: previous,
         data_through,
         tag_key: config.tag_key.clone(),
-        totals: totals(period, previous),
-        by_provider: by_provider(period, previous),
-        breakdowns,
+        totals: currency_totals(daily, ranges)?,
+        by_provider: provider_groups(daily, ranges)?,
+        breakdowns: breakdowns(daily, period, previous)?,
         by_sub_account,
         by_service: sorted(service_groups),
         by_tag,
         top_movers,
         untagged,
-        daily,
+        daily: daily_costs,
         month_to_date,
-    }
+    })
+}
+
+fn day_from_epoch(days: i32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(Duration::days(i64::from(days)))
 }
 
 #[cfg(test)]
@@ -997,17 +1110,40 @@ mod tests {
 
     #[test]
     fn tag_values_come_from_json_objects() {
+        let tags = [
+            Some(r#"{"environment":"prod"}"#),
+            Some(r#"{"environment":3}"#),
+            Some(r#"{"environment":null}"#),
+            Some(r#"{"environment":"  "}"#),
+            Some(r#"{"env":"prod","team":"environment"}"#),
+            Some(r#"{"environment":"a \"quoted\" value"}"#),
+            Some(r#"{"environment":{"nested":1}}"#),
+            Some("not json"),
+            Some("[1]"),
+            None,
+        ];
+        let df = df!("tags" => tags).unwrap();
+        let out = df
+            .lazy()
+            .select([tag_value_expr("environment").alias("tag")])
+            .collect()
+            .unwrap();
+        let values: Vec<Option<&str>> = out.column("tag").unwrap().str().unwrap().iter().collect();
         assert_eq!(
-            tag_value(r#"{"environment":"prod"}"#, "environment"),
-            Some("prod".to_string())
+            values,
+            [
+                Some("prod"),
+                Some("3"),
+                None,
+                None,
+                None,
+                Some("a \"quoted\" value"),
+                Some(r#"{"nested":1}"#),
+                None,
+                None,
+                None
+            ]
         );
-        assert_eq!(
-            tag_value(r#"{"environment":3}"#, "environment"),
-            Some("3".to_string())
-        );
-        assert_eq!(tag_value(r#"{"environment":null}"#, "environment"), None);
-        assert_eq!(tag_value("not json", "environment"), None);
-        assert_eq!(tag_value("[1]", "environment"), None);
     }
 
     #[test]
