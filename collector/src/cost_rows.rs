@@ -32,6 +32,21 @@ impl CostBatches {
         Ok(())
     }
 
+    /// The collector's name, every row's `source`.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Hands over a batch already in the cost dataset's columns, with
+    /// `source` (from a blocking thread).
+    pub fn send_frame_blocking(
+        &mut self,
+        frame: polars::prelude::DataFrame,
+    ) -> Result<(), CollectError> {
+        let frame = vitals_core::Dataset::Cost.conform(frame)?;
+        self.out.send_blocking(frame)
+    }
+
     /// Hands over what is left (from a blocking thread).
     pub fn flush_blocking(&mut self) -> Result<(), CollectError> {
         if self.builder.is_empty() {

@@ -32,6 +32,7 @@ use crate::csv_records::CsvRecords;
 use crate::error::CollectError;
 use crate::parquet_cells::{Cell, ParquetColumn};
 use crate::tally::FileTally;
+use vitals_core::dataset::ColumnType;
 
 /// Every column name of FOCUS 1.0 to 1.2 (and 1.3's provider columns).
 const FOCUS_COLUMNS: &[&str] = &[
@@ -346,10 +347,33 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// Normalized tags by their raw text: resource-level exports repeat a
+/// resource's tags on every one of its rows, so each distinct text is parsed
+/// once. Bounded: emptied when it holds `TAG_CACHE_ENTRIES`.
+#[derive(Default)]
+struct TagCache(HashMap<String, Result<String, String>>);
+
+const TAG_CACHE_ENTRIES: usize = 1 << 16;
+
+impl TagCache {
+    fn normalize(&mut self, raw: &str) -> Result<String, String> {
+        if let Some(done) = self.0.get(raw) {
+            return done.clone();
+        }
+        if self.0.len() >= TAG_CACHE_ENTRIES {
+            self.0.clear();
+        }
+        let done = normalize_tags(raw);
+        self.0.insert(raw.to_string(), done.clone());
+        done
+    }
+}
+
 /// Maps one row. `Err` names the offending column; the tags warning is
 /// returned beside a good row.
 fn map_row<'a>(
     c: &Columns,
+    tags: &mut TagCache,
     cell: impl Fn(usize) -> Cell<'a>,
 ) -> Result<(CostRow, Option<String>), CellError> {
     let req = |i: usize, v: Result<Option<String>, String>| -> Result<String, CellError> {
@@ -380,7 +404,7 @@ fn map_row<'a>(
     }
     let (tags, tags_warning) = match opt_text(c.tags)? {
         None => (None, None),
-        Some(raw) => match normalize_tags(&raw) {
+        Some(raw) => match tags.normalize(&raw) {
             Ok(t) => (Some(t), None),
             Err(w) => (None, Some(w)),
         },
@@ -500,8 +524,9 @@ pub fn read_csv(
         reason,
     })?;
     let mut tally = FileTally::new(path);
+    let mut tags = TagCache::default();
     while let Some((line, fields)) = records.next(&mut tally)? {
-        let mapped = map_row(&columns, |i| Cell::Text(fields[i]));
+        let mapped = map_row(&columns, &mut tags, |i| Cell::Text(fields[i]));
         keep_row(
             &mut tally,
             Position::Line(line),
@@ -512,6 +537,201 @@ pub fn read_csv(
         )?;
     }
     finish_file(tally, ignored, opts, report)
+}
+
+/// The cost dataset's text and number columns with the FOCUS column each
+/// comes from, if the file has it.
+/// A canonical column and the file's column it comes from, if any.
+type Source = (&'static str, Option<usize>);
+
+fn text_and_number_columns(c: &Columns) -> ([Source; 20], [Source; 6]) {
+    (
+        [
+            ("provider", Some(c.provider)),
+            ("billing_account_id", c.billing_account_id),
+            ("billing_account_name", c.billing_account_name),
+            ("sub_account_id", c.sub_account_id),
+            ("sub_account_name", c.sub_account_name),
+            ("service_name", c.service_name),
+            ("service_category", c.service_category),
+            ("sku_id", c.sku_id),
+            ("charge_category", Some(c.charge_category)),
+            ("charge_class", c.charge_class),
+            ("charge_description", c.charge_description),
+            ("pricing_category", c.pricing_category),
+            ("commitment_discount_id", c.commitment_discount_id),
+            ("resource_id", c.resource_id),
+            ("resource_name", c.resource_name),
+            ("resource_type", c.resource_type),
+            ("region_id", c.region_id),
+            ("consumed_unit", c.consumed_unit),
+            ("pricing_unit", c.pricing_unit),
+            ("billing_currency", Some(c.currency)),
+        ],
+        [
+            ("consumed_quantity", c.consumed_quantity),
+            ("pricing_quantity", c.pricing_quantity),
+            ("billed_cost", Some(c.billed)),
+            ("effective_cost", Some(c.effective)),
+            ("list_cost", c.list_cost),
+            ("x_net_amortized_cost", None),
+        ],
+    )
+}
+
+/// Whether a Parquet file's FOCUS columns have the types the whole-batch
+/// mapping takes as they are: text as strings, amounts as numbers or
+/// decimals, periods as timestamps or dates. Others (amounts as text, say)
+/// are read cell by cell.
+fn typed_columns(c: &Columns, schema: &Schema) -> bool {
+    let dtype = |i: usize| schema.get_at_index(i).map(|(_, d)| d.clone());
+    let (texts, numbers) = text_and_number_columns(c);
+    let text_ok = texts
+        .iter()
+        .chain([("tags", c.tags)].iter())
+        .filter_map(|(_, i)| *i)
+        .all(|i| matches!(dtype(i), Some(DataType::String | DataType::Null)));
+    let number_ok = numbers.iter().filter_map(|(_, i)| *i).all(|i| {
+        dtype(i).is_some_and(|d| d.is_primitive_numeric() || d.is_decimal() || d.is_null())
+    });
+    let time_ok = [c.start, c.end]
+        .iter()
+        .all(|&i| matches!(dtype(i), Some(DataType::Datetime(_, _) | DataType::Date)));
+    text_ok && number_ok && time_ok
+}
+
+/// Maps a whole batch of a typed Parquet file (see [`typed_columns`]) in one
+/// Polars plan: renamed, cast, `NULL` text as null, periods as UTC
+/// microseconds, tags normalized once per distinct text, rows outside the
+/// window left out. `None` if any row would be bad or its tags warned about:
+/// that batch is then read cell by cell, which says which row and why.
+fn map_batch(
+    df: &DataFrame,
+    c: &Columns,
+    header: &[String],
+    opts: &FocusOptions,
+    source: &str,
+    tags: &mut TagCache,
+) -> PolarsResult<Option<DataFrame>> {
+    let (texts, numbers) = text_and_number_columns(c);
+    let source_col = |i: usize| col(header[i].as_str());
+    let mut exprs: Vec<Expr> = Vec::new();
+    for (name, i) in texts {
+        exprs.push(match i {
+            Some(i) => {
+                let v = source_col(i).cast(DataType::String);
+                when(v.clone().eq(lit("")).or(v.clone().eq(lit("NULL"))))
+                    .then(lit(NULL).cast(DataType::String))
+                    .otherwise(v)
+                    .alias(name)
+            }
+            None => lit(NULL).cast(DataType::String).alias(name),
+        });
+    }
+    for (name, i) in numbers {
+        exprs.push(match i {
+            Some(i) => source_col(i).cast(DataType::Float64).alias(name),
+            None => lit(NULL).cast(DataType::Float64).alias(name),
+        });
+    }
+    let micros = ColumnType::Datetime.dtype();
+    for (name, i) in [
+        ("charge_period_start", c.start),
+        ("charge_period_end", c.end),
+    ] {
+        exprs.push(
+            source_col(i)
+                .dt()
+                .timestamp(TimeUnit::Microseconds)
+                .cast(micros.clone())
+                .alias(name),
+        );
+    }
+    exprs.push(match c.tags {
+        Some(i) => source_col(i).cast(DataType::String).alias("raw_tags"),
+        None => lit(NULL).cast(DataType::String).alias("raw_tags"),
+    });
+    exprs.push(lit(NULL).cast(DataType::String).alias("x_instance_type"));
+    let mapped = df.clone().lazy().select(exprs).collect()?;
+
+    // Every row must pass what the cell-by-cell path checks.
+    let finite = |n: &str| col(n).is_null().or(col(n).is_finite());
+    let required = [
+        "provider",
+        "charge_category",
+        "billing_currency",
+        "billed_cost",
+        "effective_cost",
+        "charge_period_start",
+        "charge_period_end",
+    ];
+    let mut ok = lit(true);
+    for n in required {
+        ok = ok.and(col(n).is_not_null());
+    }
+    for (n, _) in numbers {
+        ok = ok.and(finite(n));
+    }
+    ok = ok.and(col("charge_period_end").gt_eq(col("charge_period_start")));
+    let all_ok = mapped
+        .clone()
+        .lazy()
+        .select([ok.all(true).alias("ok")])
+        .collect()?;
+    if all_ok.column("ok")?.bool()?.get(0) != Some(true) {
+        return Ok(None);
+    }
+
+    // Tags: each distinct text normalized once; any that is not an object
+    // sends the batch cell by cell, which warns about it row by row.
+    let distinct = mapped.column("raw_tags")?.unique()?;
+    let distinct = distinct.str()?;
+    let mut raw = Vec::with_capacity(distinct.len());
+    let mut normalized = Vec::with_capacity(distinct.len());
+    for value in distinct.iter().flatten() {
+        match tags.normalize(value) {
+            Ok(t) => {
+                raw.push(value.to_string());
+                normalized.push(t);
+            }
+            Err(_) => return Ok(None),
+        }
+    }
+    let lookup = DataFrame::new(
+        raw.len(),
+        vec![
+            Column::new("raw_tags".into(), raw),
+            Column::new("tags".into(), normalized),
+        ],
+    )?;
+    let (since, until) = (opts.window.since, opts.window.until);
+    let day = col("charge_period_start").dt().date();
+    let mut in_window = lit(true);
+    if let Some(s) = since {
+        in_window = in_window.and(day.clone().gt_eq(lit(s)));
+    }
+    if let Some(u) = until {
+        in_window = in_window.and(day.lt_eq(lit(u)));
+    }
+    let frame = mapped
+        .lazy()
+        .join(
+            lookup.lazy(),
+            [col("raw_tags")],
+            [col("raw_tags")],
+            JoinArgs {
+                maintain_order: MaintainOrderJoin::Left,
+                ..JoinArgs::new(JoinType::Left)
+            },
+        )
+        .drop(Selector::ByName {
+            names: std::sync::Arc::new([PlSmallStr::from_static("raw_tags")]),
+            strict: true,
+        })
+        .filter(in_window)
+        .with_column(lit(source).alias("source"))
+        .collect()?;
+    Ok(Some(frame))
 }
 
 /// Rows of a Parquet file read at a time.
@@ -538,12 +758,8 @@ pub fn read_parquet(
         })
     };
     let mut reader = ParquetReader::new(open()?);
-    let header: Vec<String> = reader
-        .schema()
-        .map_err(parquet_error)?
-        .iter_names()
-        .map(|n| n.to_string())
-        .collect();
+    let schema = Schema::from_arrow_schema(reader.schema().map_err(parquet_error)?.as_ref());
+    let header: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
     let total = reader.num_rows().map_err(parquet_error)?;
     drop(reader);
     let (columns, ignored) = locate(&header).map_err(|reason| CollectError::NotFocus {
@@ -553,7 +769,9 @@ pub fn read_parquet(
     let mut mapped: Vec<usize> = columns.names.keys().copied().collect();
     mapped.sort_unstable();
     let local = PlRefPath::new(file.to_string_lossy().into_owned());
+    let typed = typed_columns(&columns, &schema);
     let mut tally = FileTally::new(path);
+    let mut tags = TagCache::default();
     let mut offset = 0usize;
     while offset < total {
         let len = PARQUET_BATCH_ROWS.min(total - offset);
@@ -571,18 +789,28 @@ pub fn read_parquet(
                 .collect()
             })
             .map_err(parquet_error)?;
-        let mut readers: HashMap<usize, ParquetColumn> = HashMap::new();
+        if typed
+            && let Some(frame) = map_batch(&df, &columns, &header, opts, out.source(), &mut tags)
+                .map_err(parquet_error)?
+        {
+            tally.rows += df.height();
+            out.send_frame_blocking(frame)?;
+            offset += len;
+            continue;
+        }
+        // By the file's column index: a vector, looked up for every cell.
+        let mut readers: Vec<Option<ParquetColumn>> = (0..header.len()).map(|_| None).collect();
         for &i in &mapped {
             let column = df.column(header[i].as_str()).map_err(parquet_error)?;
             let reader = ParquetColumn::from_column(column).map_err(|e| CollectError::Parquet {
                 path: path.to_path_buf(),
                 message: format!("column `{}`: {e}", header[i]),
             })?;
-            readers.insert(i, reader);
+            readers[i] = Some(reader);
         }
         for row in 0..df.height() {
-            let mapped = map_row(&columns, |i| {
-                readers.get(&i).map_or(Cell::Null, |r| r.cell(row))
+            let mapped = map_row(&columns, &mut tags, |i| {
+                readers[i].as_ref().map_or(Cell::Null, |r| r.cell(row))
             });
             keep_row(
                 &mut tally,

@@ -409,6 +409,118 @@ mod tests {
         );
     }
 
+    /// The same rows as CSV (read cell by cell) and as typed Parquet (read a
+    /// batch at a time in one plan) give the same frame; a bad row in the
+    /// Parquet file sends its batch cell by cell, which names the row.
+    #[tokio::test]
+    async fn typed_parquet_batches_equal_the_cell_by_cell_reading() {
+        use polars::prelude::*;
+        let dir = tempfile::tempdir().unwrap();
+        let n = 1000usize;
+        let start_us: Vec<i64> = (0..n)
+            .map(|i| 1_725_235_200_000_000 + (i as i64 % 48) * 3_600_000_000)
+            .collect();
+        let end_us: Vec<i64> = start_us.iter().map(|s| s + 3_600_000_000).collect();
+        let billed: Vec<f64> = (0..n).map(|i| (i as f64) * 0.0123456789).collect();
+        let tags: Vec<Option<&str>> = (0..n)
+            .map(|i| match i % 3 {
+                0 => Some(r#"{"team":"a","env":"prod"}"#),
+                1 => Some("NULL"),
+                _ => None,
+            })
+            .collect();
+        let service: Vec<Option<&str>> = (0..n)
+            .map(|i| if i % 7 == 0 { None } else { Some("EC2") })
+            .collect();
+        let mut df = DataFrame::new(
+            n,
+            vec![
+                Column::new("BilledCost".into(), billed.clone()),
+                Column::new("EffectiveCost".into(), billed.clone()),
+                Column::new("BillingCurrency".into(), vec!["USD"; n]),
+                Column::new("ChargeCategory".into(), vec!["Usage"; n]),
+                Column::new("ChargePeriodStart".into(), start_us.clone())
+                    .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+                    .unwrap(),
+                Column::new("ChargePeriodEnd".into(), end_us.clone())
+                    .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+                    .unwrap(),
+                Column::new("ProviderName".into(), vec!["AWS"; n]),
+                Column::new("ServiceName".into(), service.clone()),
+                Column::new("Tags".into(), tags.clone()),
+            ],
+        )
+        .unwrap();
+        let parquet = dir.path().join("p");
+        std::fs::create_dir(&parquet).unwrap();
+        let file = std::fs::File::create(parquet.join("a.parquet")).unwrap();
+        ParquetWriter::new(file).finish(&mut df).unwrap();
+        let csv = dir.path().join("c");
+        std::fs::create_dir(&csv).unwrap();
+        let mut text = format!("{HEADER}\n");
+        for i in 0..n {
+            let t = |us: i64| {
+                chrono::DateTime::from_timestamp_micros(us)
+                    .unwrap()
+                    .format("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string()
+            };
+            let tag = match tags[i] {
+                Some(t) => format!("\"{}\"", t.replace('"', "\"\"")),
+                None => String::new(),
+            };
+            text.push_str(&format!(
+                "{:?},USD,Usage,{},{},{:?},AWS,{},{tag}\n",
+                billed[i],
+                t(end_us[i]),
+                t(start_us[i]),
+                billed[i],
+                service[i].unwrap_or("")
+            ));
+        }
+        std::fs::write(csv.join("a.csv"), text).unwrap();
+
+        let sorted = |r: Run| {
+            r.frame
+                .sort(
+                    ["charge_period_start", "billed_cost"],
+                    SortMultipleOptions::default(),
+                )
+                .unwrap()
+        };
+        let from_parquet = sorted(run(collector(&parquet, ""), window()).await.unwrap());
+        let from_csv = sorted(run(collector(&csv, ""), window()).await.unwrap());
+        assert_eq!(from_parquet.height(), n);
+        assert!(
+            from_parquet.equals_missing(&from_csv),
+            "{from_parquet}\n{from_csv}"
+        );
+        let tags = from_parquet.column("tags").unwrap().str().unwrap().clone();
+        assert_eq!(tags.null_count(), n - n.div_ceil(3));
+        assert_eq!(
+            tags.iter().flatten().next(),
+            Some(r#"{"env":"prod","team":"a"}"#)
+        );
+
+        // Row 3 loses its amount: that batch is read cell by cell.
+        let mut billed = billed.iter().copied().map(Some).collect::<Vec<_>>();
+        billed[2] = None;
+        df.replace("BilledCost", Column::new("BilledCost".into(), billed))
+            .unwrap();
+        let file = std::fs::File::create(parquet.join("a.parquet")).unwrap();
+        ParquetWriter::new(file).finish(&mut df).unwrap();
+        let r = run(collector(&parquet, "max_bad_row_fraction = 0.01"), window())
+            .await
+            .unwrap();
+        assert_eq!(r.frame.height(), n - 1);
+        assert_eq!(r.report.bad_rows, 1);
+        let bad = r.report.bad_row_samples[0].to_string();
+        assert!(
+            bad.ends_with("a.parquet row 3: `BilledCost`: a value is required"),
+            "{bad}"
+        );
+    }
+
     #[tokio::test]
     async fn bad_rows_are_reported_with_their_line_and_the_rest_loads() {
         let dir = tempfile::tempdir().unwrap();
