@@ -848,24 +848,10 @@ fn number_column(c: &Column) -> PolarsResult<Column> {
 
 fn time_column(c: &Column) -> PolarsResult<Column> {
     match c.dtype() {
-        DataType::Datetime(unit, _) => {
-            // The physical value is UTC whatever the zone attribute says.
-            let per_micro = match unit {
-                TimeUnit::Nanoseconds => 1000,
-                TimeUnit::Microseconds => 1,
-                TimeUnit::Milliseconds => -1000,
-            };
-            let physical = c.datetime()?.physical().clone();
-            let micros = if per_micro > 0 {
-                physical.apply_values(|v| v / per_micro)
-            } else {
-                physical.apply_values(|v| v.saturating_mul(-per_micro))
-            };
-            micros
-                .into_series()
-                .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
-                .map(|s| s.with_name(c.name().clone()).into())
-        }
+        DataType::Datetime(_, _) => crate::parquet_cells::utc_micros(c)?
+            .into_series()
+            .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+            .map(|s| s.with_name(c.name().clone()).into()),
         dt => polars_bail!(SchemaMismatch: "expected a timestamp, found {dt}"),
     }
 }

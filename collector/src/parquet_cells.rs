@@ -37,20 +37,8 @@ impl ParquetColumn {
     pub fn from_column(c: &Column) -> PolarsResult<Self> {
         Ok(match c.dtype() {
             DataType::String => ParquetColumn::Text(c.str()?.rechunk().into_owned()),
-            DataType::Datetime(unit, _) => {
-                let physical = c.datetime()?.physical().rechunk().into_owned();
-                ParquetColumn::Micros(match unit {
-                    TimeUnit::Nanoseconds => physical.apply_values(|v| v.div_euclid(1000)),
-                    TimeUnit::Microseconds => physical,
-                    TimeUnit::Milliseconds => physical.apply_values(|v| v.saturating_mul(1000)),
-                })
-            }
-            DataType::Date => {
-                let days = c.date()?.physical().cast(&DataType::Int64)?;
-                ParquetColumn::Micros(
-                    days.i64()?
-                        .apply_values(|d| d.saturating_mul(MICROS_PER_DAY)),
-                )
+            DataType::Datetime(_, _) | DataType::Date => {
+                ParquetColumn::Micros(utc_micros(c)?.rechunk().into_owned())
             }
             DataType::Null => ParquetColumn::Missing,
             dt if dt.is_integer() => {
@@ -71,6 +59,29 @@ impl ParquetColumn {
             ParquetColumn::Micros(ca) => ca.get(row).map_or(Cell::Null, Cell::Micros),
             ParquetColumn::Missing => Cell::Null,
         }
+    }
+}
+
+/// A timestamp column of any unit, zoned or not (Parquet stores instants
+/// as UTC, so the physical value is UTC whatever the zone attribute says),
+/// or a date column, as UTC microseconds since the epoch.
+pub(crate) fn utc_micros(c: &Column) -> PolarsResult<Int64Chunked> {
+    match c.dtype() {
+        DataType::Datetime(unit, _) => {
+            let physical = c.datetime()?.physical().clone();
+            Ok(match unit {
+                TimeUnit::Nanoseconds => physical.apply_values(|v| v.div_euclid(1000)),
+                TimeUnit::Microseconds => physical,
+                TimeUnit::Milliseconds => physical.apply_values(|v| v.saturating_mul(1000)),
+            })
+        }
+        DataType::Date => {
+            let days = c.date()?.physical().cast(&DataType::Int64)?;
+            Ok(days
+                .i64()?
+                .apply_values(|d| d.saturating_mul(MICROS_PER_DAY)))
+        }
+        dt => polars_bail!(SchemaMismatch: "expected a timestamp, found {dt}"),
     }
 }
 
