@@ -1026,8 +1026,8 @@ mod tests {
         assert_eq!(avg, (48..72).map(f64::from).collect::<Vec<_>>());
     }
 
-    #[test]
-    fn a_streamed_run_that_fails_after_some_batches_leaves_the_previous_data() {
+    /// A store whose `cw` utilization holds one row (avg 1.0) on 2024-09-01.
+    fn store_with_one_row() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store
@@ -1038,6 +1038,12 @@ mod tests {
                 &days(&["2024-09-01"]),
             )
             .unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn a_streamed_run_that_fails_after_some_batches_leaves_the_previous_data() {
+        let (dir, store) = store_with_one_row();
         let mut staging = store
             .staging(Dataset::Utilization, "cw")
             .unwrap()
@@ -1058,16 +1064,7 @@ mod tests {
 
     #[test]
     fn a_crash_during_a_streamed_run_leaves_nothing_half_visible() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store
-            .replace_days(
-                Dataset::Utilization,
-                "cw",
-                frame(&[("2024-09-01 10:00:00", "i-1", 1.0)]),
-                &days(&["2024-09-01"]),
-            )
-            .unwrap();
+        let (dir, store) = store_with_one_row();
         let mut staging = store
             .staging(Dataset::Utilization, "cw")
             .unwrap()
