@@ -346,25 +346,95 @@ impl std::fmt::Debug for Staging {
     }
 }
 
-/// One day's temporary Parquet file and the rows not yet written to it.
+/// One day of a streamed run: its rows not yet written, the temporary
+/// Parquet segment being written, and the segments already closed.
+///
+/// A segment is closed once it holds [`SEGMENT_ROW_GROUPS`] row groups: the
+/// Parquet writer keeps every row group's metadata until it writes the
+/// footer, and when every batch touches every day the row groups are many and
+/// small, so an open file per day would hold metadata in proportion to the
+/// input. At the end, a day of several segments is compacted into one file
+/// of full row groups, read a row group's worth at a time.
 struct DayFile {
-    temp: PathBuf,
     target: PathBuf,
-    /// The same open file as the writer's, kept to fsync it.
-    file: File,
-    writer: polars::io::parquet::write::BatchedWriter<File>,
+    current: Option<TempParquet>,
+    segments: Vec<PathBuf>,
     pending: Vec<DataFrame>,
     pending_rows: usize,
     rows: usize,
-    /// Set once the file is closed and handed over as a [`StagedPartition`].
+    /// Set once the day's file is handed over as a [`StagedPartition`].
     handed_over: bool,
 }
 
 impl Drop for DayFile {
     fn drop(&mut self) {
         if !self.handed_over {
-            let _ = fs::remove_file(&self.temp);
+            if let Some(current) = &self.current {
+                let _ = fs::remove_file(&current.path);
+            }
+            for segment in &self.segments {
+                let _ = fs::remove_file(segment);
+            }
         }
+    }
+}
+
+/// Row groups a temporary segment holds before it is closed.
+const SEGMENT_ROW_GROUPS: usize = 8;
+
+/// A temporary Parquet file being written beside a partition.
+struct TempParquet {
+    path: PathBuf,
+    /// The same open file as the writer's, kept to fsync it.
+    file: File,
+    writer: polars::io::parquet::write::BatchedWriter<File>,
+    row_groups: usize,
+}
+
+impl TempParquet {
+    fn create(target: &Path, dataset: Dataset) -> Result<TempParquet> {
+        let dir = target.parent().expect("a partition file has a directory");
+        fs::create_dir_all(dir).map_err(|e| Error::io("creating partition directory", dir, e))?;
+        let path = Store::temp_path(target);
+        let file = File::create(&path)
+            .map_err(|e| Error::io("creating temporary partition file", &path, e))?;
+        let remove = |e: Error| {
+            let _ = fs::remove_file(&path);
+            e
+        };
+        let handle = file
+            .try_clone()
+            .map_err(|e| remove(Error::io("opening temporary partition file", &path, e)))?;
+        let writer = ParquetWriter::new(handle)
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(&dataset.schema())
+            .map_err(|e| remove(Error::polars(format!("writing `{}`", path.display()), e)))?;
+        Ok(TempParquet {
+            path,
+            file,
+            writer,
+            row_groups: 0,
+        })
+    }
+
+    /// Writes `frame` (one chunk) as one row group.
+    fn write(&mut self, frame: &DataFrame) -> Result<()> {
+        self.writer
+            .write_batch(frame)
+            .map_err(|e| Error::polars(format!("writing `{}`", self.path.display()), e))?;
+        self.row_groups += 1;
+        Ok(())
+    }
+
+    /// Writes the footer and fsyncs; returns the file's path.
+    fn close(self) -> Result<PathBuf> {
+        self.writer
+            .finish()
+            .map_err(|e| Error::polars(format!("writing `{}`", self.path.display()), e))?;
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io("syncing temporary partition file", &self.path, e))?;
+        Ok(self.path)
     }
 }
 
@@ -395,7 +465,7 @@ impl Staging {
             let file = match self.days.entry(day) {
                 btree_map::Entry::Occupied(e) => e.into_mut(),
                 btree_map::Entry::Vacant(e) => {
-                    e.insert(open_day_file(&self.store, self.dataset, &self.source, day)?)
+                    e.insert(open_day_file(&self.store, self.dataset, &self.source, day))
                 }
             };
             file.pending.push(part);
@@ -438,15 +508,10 @@ impl Staging {
         let days = std::mem::take(&mut self.days);
         for (_, mut file) in days {
             flush(&mut file, self.dataset)?;
-            file.writer
-                .finish()
-                .map_err(|e| Error::polars(format!("writing `{}`", file.temp.display()), e))?;
-            file.file
-                .sync_all()
-                .map_err(|e| Error::io("syncing temporary partition file", &file.temp, e))?;
+            let temp = finish_day(&mut file, self.dataset, self.row_group_rows)?;
             file.handed_over = true;
             staged.push(StagedPartition {
-                temp: file.temp.clone(),
+                temp,
                 target: file.target.clone(),
                 rows: file.rows,
                 committed: false,
@@ -481,34 +546,107 @@ fn partition_day(target: &Path) -> Option<NaiveDate> {
         .ok()
 }
 
-fn open_day_file(store: &Store, dataset: Dataset, source: &str, day: NaiveDate) -> Result<DayFile> {
-    let target = store.partition_path(dataset, day, source);
-    let dir = target.parent().expect("a partition file has a directory");
-    fs::create_dir_all(dir).map_err(|e| Error::io("creating partition directory", dir, e))?;
-    let temp = Store::temp_path(&target);
-    let file = File::create(&temp)
-        .map_err(|e| Error::io("creating temporary partition file", &temp, e))?;
-    let remove = |e: Error| {
-        let _ = fs::remove_file(&temp);
-        e
-    };
-    let handle = file
-        .try_clone()
-        .map_err(|e| remove(Error::io("opening temporary partition file", &temp, e)))?;
-    let writer = ParquetWriter::new(handle)
-        .with_compression(ParquetCompression::Zstd(None))
-        .batched(&dataset.schema())
-        .map_err(|e| remove(Error::polars(format!("writing `{}`", temp.display()), e)))?;
-    Ok(DayFile {
-        temp,
-        target,
-        file,
-        writer,
+fn open_day_file(store: &Store, dataset: Dataset, source: &str, day: NaiveDate) -> DayFile {
+    DayFile {
+        target: store.partition_path(dataset, day, source),
+        current: None,
+        segments: Vec::new(),
         pending: Vec::new(),
         pending_rows: 0,
         rows: 0,
         handed_over: false,
-    })
+    }
+}
+
+/// Closes a day's last segment and, if the day was written in several,
+/// compacts them into one file of row groups of `row_group_rows`, reading
+/// them back a row group at a time and removing each once copied. Returns
+/// the day's temporary file, ready to commit.
+fn finish_day(file: &mut DayFile, dataset: Dataset, row_group_rows: usize) -> Result<PathBuf> {
+    let last = match file.current.take() {
+        Some(current) => Some(current.close()?),
+        None => None,
+    };
+    if file.segments.is_empty() {
+        return match last {
+            Some(path) => Ok(path),
+            // A day always has rows once it has a DayFile; be safe anyway.
+            None => {
+                let mut out = TempParquet::create(&file.target, dataset)?;
+                out.write(&dataset.empty_frame())?;
+                out.close()
+            }
+        };
+    }
+    file.segments.extend(last);
+    let mut out = TempParquet::create(&file.target, dataset)?;
+    let mut buffer: Vec<DataFrame> = Vec::new();
+    let mut buffered = 0usize;
+    let segments = std::mem::take(&mut file.segments);
+    // If anything below fails, the segments and the compacted file go.
+    let guard = TempGuard(segments.iter().chain([&out.path]).cloned().collect());
+    for segment in &segments {
+        let reading = |e| Error::polars(format!("reading `{}`", segment.display()), e);
+        let open = || File::open(segment).map_err(|e| Error::io("opening", segment, e));
+        let total = ParquetReader::new(open()?).num_rows().map_err(reading)?;
+        let mut offset = 0;
+        while offset < total {
+            let len = row_group_rows.min(total - offset);
+            let part = ParquetReader::new(open()?)
+                .with_slice(Some((offset, len)))
+                .finish()
+                .map_err(reading)?;
+            offset += len;
+            buffered += part.height();
+            buffer.push(part);
+            if buffered >= row_group_rows {
+                // Exactly `row_group_rows` out; the rest waits for the next.
+                let all = sorted_frame(std::mem::take(&mut buffer), dataset, &out.path)?;
+                let rest = all.slice(row_group_rows as i64, buffered - row_group_rows);
+                out.write(&all.slice(0, row_group_rows))?;
+                buffered = rest.height();
+                if buffered > 0 {
+                    buffer.push(rest);
+                }
+            }
+        }
+        fs::remove_file(segment).map_err(|e| Error::io("removing", segment, e))?;
+    }
+    if buffered > 0 {
+        out.write(&sorted_frame(buffer, dataset, &out.path)?)?;
+    }
+    let path = out.close()?;
+    std::mem::forget(guard);
+    Ok(path)
+}
+
+/// Removes its files when dropped (an error part-way through compaction).
+struct TempGuard(Vec<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Parts stacked into one chunk, sorted by time (stable).
+fn sorted_frame(parts: Vec<DataFrame>, dataset: Dataset, path: &Path) -> Result<DataFrame> {
+    let polars_error = |e| Error::polars(format!("writing `{}`", path.display()), e);
+    let mut parts = parts.into_iter();
+    let mut frame = parts.next().expect("at least one part");
+    for part in parts {
+        frame.vstack_mut_owned(part).map_err(polars_error)?;
+    }
+    let mut frame = frame
+        .sort(
+            [dataset.time_column()],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .map_err(polars_error)?;
+    frame.rechunk_mut_par();
+    Ok(frame)
 }
 
 /// Writes a day's buffered rows as one row group, sorted by time (stable, so
@@ -520,21 +658,17 @@ fn flush(file: &mut DayFile, dataset: Dataset) -> Result<usize> {
     }
     let parts = std::mem::take(&mut file.pending);
     let rows = std::mem::take(&mut file.pending_rows);
-    let polars_error = |e| Error::polars(format!("writing `{}`", file.temp.display()), e);
-    let mut parts = parts.into_iter();
-    let mut frame = parts.next().expect("a day with pending rows has a part");
-    for part in parts {
-        frame.vstack_mut_owned(part).map_err(polars_error)?;
-    }
-    frame = frame
-        .sort(
-            [dataset.time_column()],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .map_err(polars_error)?;
-    frame.rechunk_mut_par();
-    file.writer.write_batch(&frame).map_err(polars_error)?;
+    let current = match &mut file.current {
+        Some(c) => c,
+        slot => slot.insert(TempParquet::create(&file.target, dataset)?),
+    };
+    let frame = sorted_frame(parts, dataset, &current.path)?;
+    current.write(&frame)?;
     file.rows += rows;
+    if current.row_groups >= SEGMENT_ROW_GROUPS {
+        let closed = file.current.take().expect("written above").close()?;
+        file.segments.push(closed);
+    }
     Ok(rows)
 }
 
@@ -1024,6 +1158,61 @@ mod tests {
             .flatten()
             .collect();
         assert_eq!(avg, (48..72).map(f64::from).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_day_written_in_many_small_row_groups_is_compacted_into_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // Two days' rows alternate, one row a batch, under a budget of 2
+        // rows: each flush writes a row group of 1 or 2 rows, so a day's 24
+        // rows fill more than one segment, and the day is compacted at the
+        // end into row groups of the configured 3 rows.
+        let mut staging = store
+            .staging(Dataset::Utilization, "cw")
+            .unwrap()
+            .with_buffer_rows(2, 3);
+        for hour in 0..24 {
+            staging.write(hourly(1, hour)).unwrap();
+            staging.write(hourly(1, 24 + hour)).unwrap();
+        }
+        let staged = staging.finish(None).unwrap();
+        assert_eq!(staged.len(), 2);
+        assert_eq!(
+            temp_files(dir.path()),
+            2,
+            "one file a day, segments removed"
+        );
+        commit_all(staged).unwrap();
+        assert_eq!(temp_files(dir.path()), 0);
+        let expected: f64 = (0..48).map(f64::from).sum();
+        assert_eq!(total(&store, None), (48, expected));
+        for (day, first) in [("2024-09-01", 0), ("2024-09-02", 24)] {
+            let df = store
+                .scan(Dataset::Utilization, Some(DayRange::single(d(day))))
+                .unwrap()
+                .collect()
+                .unwrap();
+            let avg: Vec<f64> = df
+                .column("avg")
+                .unwrap()
+                .f64()
+                .unwrap()
+                .iter()
+                .flatten()
+                .collect();
+            assert_eq!(avg, (first..first + 24).map(f64::from).collect::<Vec<_>>());
+            let path = store.partition_path(Dataset::Utilization, d(day), "cw");
+            let mut reader = ParquetReader::new(File::open(path).unwrap());
+            let sizes: Vec<usize> = reader
+                .get_metadata()
+                .unwrap()
+                .row_groups
+                .iter()
+                .map(|g| g.num_rows())
+                .collect();
+            assert_eq!(sizes, vec![3; 8], "{day}: compacted into full row groups");
+        }
     }
 
     /// A store whose `cw` utilization holds one row (avg 1.0) on 2024-09-01.
