@@ -248,22 +248,17 @@ impl Store {
     ) -> Result<StagedPartition> {
         check_source_name(source)?;
         let target = self.partition_path(dataset, day, source);
-        let dir = target.parent().expect("a partition file has a directory");
-        fs::create_dir_all(dir).map_err(|e| Error::io("creating partition directory", dir, e))?;
+        let mut temp = TempParquet::create(&target, dataset)?;
+        let guard = TempGuard(vec![temp.path.clone()]);
+        frame.rechunk_mut_par();
+        temp.write(frame)?;
         let staged = StagedPartition {
-            temp: Self::temp_path(&target),
+            temp: temp.close()?,
             target,
             rows: frame.height(),
             committed: false,
         };
-        let mut file = File::create(&staged.temp)
-            .map_err(|e| Error::io("creating temporary partition file", &staged.temp, e))?;
-        ParquetWriter::new(&mut file)
-            .with_compression(ParquetCompression::Zstd(None))
-            .finish(frame)
-            .map_err(|e| Error::polars(format!("writing `{}`", staged.temp.display()), e))?;
-        file.sync_all()
-            .map_err(|e| Error::io("syncing temporary partition file", &staged.temp, e))?;
+        std::mem::forget(guard);
         Ok(staged)
     }
 
@@ -1103,6 +1098,22 @@ mod tests {
         frame(&rows)
     }
 
+    /// The `avg` values of one day, in stored order.
+    fn day_avgs(store: &Store, day: &str) -> Vec<f64> {
+        let df = store
+            .scan(Dataset::Utilization, Some(DayRange::single(d(day))))
+            .unwrap()
+            .collect()
+            .unwrap();
+        df.column("avg")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect()
+    }
+
     fn row_groups(path: &Path) -> usize {
         let mut reader = ParquetReader::new(File::open(path).unwrap());
         reader.get_metadata().unwrap().row_groups.len()
@@ -1141,23 +1152,10 @@ mod tests {
         let day = store.partition_path(Dataset::Utilization, d("2024-09-03"), "cw");
         assert!(row_groups(&day) > 1, "the day was written in parts");
         // Each day reads back in time order.
-        let df = store
-            .scan(
-                Dataset::Utilization,
-                Some(DayRange::single(d("2024-09-03"))),
-            )
-            .unwrap()
-            .collect()
-            .unwrap();
-        let avg: Vec<f64> = df
-            .column("avg")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .iter()
-            .flatten()
-            .collect();
-        assert_eq!(avg, (48..72).map(f64::from).collect::<Vec<_>>());
+        assert_eq!(
+            day_avgs(&store, "2024-09-03"),
+            (48..72).map(f64::from).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -1188,20 +1186,10 @@ mod tests {
         let expected: f64 = (0..48).map(f64::from).sum();
         assert_eq!(total(&store, None), (48, expected));
         for (day, first) in [("2024-09-01", 0), ("2024-09-02", 24)] {
-            let df = store
-                .scan(Dataset::Utilization, Some(DayRange::single(d(day))))
-                .unwrap()
-                .collect()
-                .unwrap();
-            let avg: Vec<f64> = df
-                .column("avg")
-                .unwrap()
-                .f64()
-                .unwrap()
-                .iter()
-                .flatten()
-                .collect();
-            assert_eq!(avg, (first..first + 24).map(f64::from).collect::<Vec<_>>());
+            assert_eq!(
+                day_avgs(&store, day),
+                (first..first + 24).map(f64::from).collect::<Vec<_>>()
+            );
             let path = store.partition_path(Dataset::Utilization, d(day), "cw");
             let mut reader = ParquetReader::new(File::open(path).unwrap());
             let sizes: Vec<usize> = reader
