@@ -216,7 +216,9 @@ def week_range():
 
 def daemon(args, work, env):
     """`vitals run` on the bundled sample: resident memory once its first
-    cycle is done and it idles, and how long /metrics takes to answer."""
+    cycle is done and it idles, and how long /metrics takes to answer; then
+    the bench_metrics example, the same registry and router with 10,000
+    series."""
     import socket
     import urllib.request
 
@@ -264,6 +266,11 @@ def daemon(args, work, env):
     finally:
         proc.terminate()
         proc.wait()
+    if args.bench_metrics:
+        out = subprocess.run([args.bench_metrics, "--series", "10000"], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            print(f"  {line}")
 
 
 def main():
@@ -273,6 +280,9 @@ def main():
     ap.add_argument("--vitals", required=True, help="the vitals binary")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--work", help="working directory (default: a temporary one)")
+    ap.add_argument("--bench-metrics", help="the bench_metrics example binary (/metrics with 10,000 series)")
+    ap.add_argument("--daemon-only", action="store_true",
+                    help="only the daemon's idle RSS and /metrics (no data is generated)")
     args = ap.parse_args()
 
     work = args.work or tempfile.mkdtemp(prefix="vitals-bench-")
@@ -280,6 +290,10 @@ def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
           f"threads {args.threads}; work dir {work}")
+    if args.daemon_only:
+        env = dict(os.environ, POLARS_MAX_THREADS=str(args.threads), RUST_LOG="warn")
+        daemon(args, work, env)
+        return
     t, _, _ = time.monotonic(), None, None
     focus, logs = generate(work, args.rows, args.requests, args.threads)
     print(f"generated {args.rows:,} FOCUS rows ({os.path.getsize(focus) / 2**20:.0f} MiB Parquet) and "

@@ -4,6 +4,7 @@
 #   bash scripts/bench.sh                      # 10 M FOCUS rows, 10 M requests
 #   bash scripts/bench.sh --rows 50000000 --requests 50000000
 #   bash scripts/bench.sh --work /tmp/bench    # keep the generated files and stores
+#   bash scripts/bench.sh --daemon-only        # idle RSS and /metrics only
 #
 # Builds vitals in release (`cargo build --release`, see README "Release
 # build"), puts DuckDB (the pinned version of tests/requirements.txt) into
@@ -25,7 +26,8 @@ duckdb_pin="$(grep -E '^duckdb==' tests/requirements.txt)"
 .venv/bin/pip install -q --disable-pip-version-check "$duckdb_pin"
 
 say "cargo build --release (the first build takes about half an hour on 2 cores)"
-cargo build --release --bin vitals
+cargo build --release --bin vitals --example bench_metrics
 target_dir="$(cargo metadata --format-version 1 --no-deps | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 
-exec .venv/bin/python scripts/bench.py --vitals "$target_dir/release/vitals" "$@"
+exec .venv/bin/python scripts/bench.py --vitals "$target_dir/release/vitals" \
+    --bench-metrics "$target_dir/release/examples/bench_metrics" "$@"

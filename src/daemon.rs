@@ -15,8 +15,8 @@ use vitals_core::period::{DayRange, Week};
 use vitals_core::summary::Summary;
 
 use crate::app::App;
-use crate::metrics::Metrics;
 use crate::pipeline;
+use vitals::metrics::Metrics;
 
 /// Temp files younger than this may belong to a writer still running.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
@@ -31,7 +31,7 @@ pub async fn run(app: Arc<App>, metrics: Metrics) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut server_stop = stop_rx.clone();
-    let router = crate::http::router(metrics.clone());
+    let router = vitals::http::router(metrics.clone());
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -51,7 +51,7 @@ pub async fn run(app: Arc<App>, metrics: Metrics) -> anyhow::Result<()> {
     loop {
         let cycle = async {
             collect_cycle(&app, &metrics).await;
-            metrics.ready.set(1);
+            metrics.set_ready();
             crate::memory::give_back_freed_memory();
         };
         tokio::select! {

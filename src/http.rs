@@ -29,7 +29,7 @@ async fn serve_metrics(State(metrics): State<Metrics>) -> impl IntoResponse {
 /// Ready once the first collection cycle has finished, so a rollout does not
 /// route dashboards to a daemon with empty gauges.
 async fn ready(State(metrics): State<Metrics>) -> impl IntoResponse {
-    if metrics.ready.get() == 1 {
+    if metrics.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {
         (

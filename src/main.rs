@@ -7,9 +7,7 @@
 mod app;
 mod cli;
 mod daemon;
-mod http;
 mod memory;
-mod metrics;
 mod pipeline;
 mod summary_text;
 
@@ -25,7 +23,7 @@ use vitals_core::period::DayRange;
 
 use crate::app::App;
 use crate::cli::{Cli, Command, LogFormat, OutputFormat};
-use crate::metrics::Metrics;
+use vitals::metrics::Metrics;
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;

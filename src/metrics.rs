@@ -5,7 +5,18 @@
 //! report names come from the config, providers and currencies from billing
 //! data (a handful), services are capped per provider with the rest summed
 //! into `other`.
+//!
+//! Every change goes through a method of [`Metrics`], which bumps a version;
+//! [`Metrics::encode`] keeps the text of the last version it encoded and
+//! hands it out again until something changes. Between cycles nothing does,
+//! so a scrape of thousands of series costs a copy, not a gather and format
+//! of every series (kube-state-metrics serves cached text for the same
+//! reason). `examples/bench_metrics.rs` measures both.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
 use prometheus::{
     CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -79,17 +90,17 @@ pub const MAX_LATENCY_SERVICES: usize = 200;
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    pub collector_runs: CounterVec,
-    pub collector_failures: CounterVec,
-    pub collector_duration: HistogramVec,
-    pub collector_rows: CounterVec,
-    pub collector_bad_rows: CounterVec,
-    pub collector_last_success: GaugeVec,
-    pub analyzer_runs: CounterVec,
-    pub analyzer_failures: CounterVec,
-    pub report_runs: CounterVec,
-    pub report_failures: CounterVec,
-    pub report_last_success: GaugeVec,
+    collector_runs: CounterVec,
+    collector_failures: CounterVec,
+    collector_duration: HistogramVec,
+    collector_rows: CounterVec,
+    collector_bad_rows: CounterVec,
+    collector_last_success: GaugeVec,
+    analyzer_runs: CounterVec,
+    analyzer_failures: CounterVec,
+    report_runs: CounterVec,
+    report_failures: CounterVec,
+    report_last_success: GaugeVec,
     cost_week_billed: GaugeVec,
     cost_week_effective: GaugeVec,
     cost_day_billed: GaugeVec,
@@ -102,7 +113,11 @@ pub struct Metrics {
     apdex: GaugeVec,
     latency_regressions: IntGaugeVec,
     slo_compliant: IntGaugeVec,
-    pub ready: IntGauge,
+    ready: IntGauge,
+    /// Bumped by every change; see the module docs.
+    version: Arc<AtomicU64>,
+    /// The text of the version it was encoded at.
+    encoded: Arc<Mutex<Option<(u64, Bytes)>>>,
 }
 
 impl Metrics {
@@ -253,7 +268,96 @@ impl Metrics {
             cost_anomalies,
             ready,
             registry,
+            version: Arc::new(AtomicU64::new(0)),
+            encoded: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// Marks the registry changed, so the next scrape encodes it again.
+    fn changed(&self) {
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// A collector run begins.
+    pub fn collector_started(&self, collector: &str) {
+        self.collector_runs.with_label_values(&[collector]).inc();
+        self.changed();
+    }
+
+    /// A collector run stored `rows` and left out `bad_rows`, at `at`
+    /// (Unix seconds), after `seconds`.
+    pub fn collector_succeeded(
+        &self,
+        collector: &str,
+        seconds: f64,
+        rows: usize,
+        bad_rows: usize,
+        at: f64,
+    ) {
+        self.collector_duration
+            .with_label_values(&[collector])
+            .observe(seconds);
+        self.collector_rows
+            .with_label_values(&[collector])
+            .inc_by(rows as f64);
+        self.collector_bad_rows
+            .with_label_values(&[collector])
+            .inc_by(bad_rows as f64);
+        self.collector_last_success
+            .with_label_values(&[collector])
+            .set(at);
+        self.changed();
+    }
+
+    /// A collector run failed after `seconds`; nothing of it was stored.
+    pub fn collector_failed(&self, collector: &str, seconds: f64) {
+        self.collector_duration
+            .with_label_values(&[collector])
+            .observe(seconds);
+        self.collector_failures
+            .with_label_values(&[collector])
+            .inc();
+        self.changed();
+    }
+
+    /// An analyzer run begins.
+    pub fn analyzer_started(&self, analyzer: &str) {
+        self.analyzer_runs.with_label_values(&[analyzer]).inc();
+        self.changed();
+    }
+
+    pub fn analyzer_failed(&self, analyzer: &str) {
+        self.analyzer_failures.with_label_values(&[analyzer]).inc();
+        self.changed();
+    }
+
+    /// A report run begins.
+    pub fn report_started(&self, report: &str) {
+        self.report_runs.with_label_values(&[report]).inc();
+        self.changed();
+    }
+
+    /// The report was written at `at` (Unix seconds).
+    pub fn report_succeeded(&self, report: &str, at: f64) {
+        self.report_last_success
+            .with_label_values(&[report])
+            .set(at);
+        self.changed();
+    }
+
+    pub fn report_failed(&self, report: &str) {
+        self.report_failures.with_label_values(&[report]).inc();
+        self.changed();
+    }
+
+    /// The first collection cycle has finished.
+    pub fn set_ready(&self) {
+        self.ready.set(1);
+        self.changed();
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.get() == 1
     }
 
     /// Creates every per-component series at zero, so that `rate()` and
@@ -282,6 +386,7 @@ impl Metrics {
             self.report_runs.with_label_values(&[r]);
             self.report_failures.with_label_values(&[r]);
         }
+        self.changed();
     }
 
     /// Replaces the cost gauges with a weekly summary's figures. Series of
@@ -335,6 +440,7 @@ impl Metrics {
         if let Some(t) = week.data_through.and_then(|d| d.and_hms_opt(0, 0, 0)) {
             self.cost_data_through.set(t.and_utc().timestamp());
         }
+        self.changed();
     }
 
     /// Counts the week's `cost_anomaly` findings by provider and severity;
@@ -360,6 +466,7 @@ impl Metrics {
                 .with_label_values(&[f.provider.as_deref().unwrap_or_default(), severity])
                 .inc();
         }
+        self.changed();
     }
 
     /// Sets the latency gauges from a `latency_summary` over the 7 days up
@@ -417,6 +524,7 @@ impl Metrics {
                     .inc();
             }
         }
+        self.changed();
     }
 
     /// Sets `vitals_slo_compliant` from the `slo` statuses of `latest`: a
@@ -442,16 +550,34 @@ impl Metrics {
                 .with_label_values(&[service, objective])
                 .set(i64::from(ok));
         }
+        self.changed();
     }
 
-    /// The text exposition format.
-    pub fn encode(&self) -> String {
+    /// The text exposition format, encoded again only if something changed
+    /// since the last call.
+    pub fn encode(&self) -> Bytes {
+        let version = self.version.load(Ordering::Acquire);
+        let mut cached = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((v, body)) = cached.as_ref()
+            && *v == version
+        {
+            return body.clone();
+        }
+        // A change while this gathers bumps the version past `version`, so
+        // the next scrape encodes again: nothing is served stale for long.
         let mut buf = Vec::new();
         // Encoding gathered families into memory only fails on a registry bug.
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
             tracing::error!(error = %e, "encoding metrics");
         }
-        String::from_utf8(buf).unwrap_or_default()
+        let body = Bytes::from(buf);
+        *cached = Some((version, body.clone()));
+        body
+    }
+
+    /// [`Metrics::encode`] as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.encode()).into_owned()
     }
 }
 
@@ -594,6 +720,31 @@ mod tests {
     }
 
     #[test]
+    fn a_change_is_served_on_the_next_scrape() {
+        let m = Metrics::new().unwrap();
+        m.init_components(["files"], [], []);
+        let runs = |text: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(r#"vitals_collector_runs_total{collector="files"} "#))
+                .map(str::to_string)
+        };
+        assert_eq!(runs(&m.text()).as_deref(), Some("0"));
+        // Unchanged: the same bytes, not encoded again.
+        assert_eq!(m.encode().as_ptr(), m.encode().as_ptr());
+        m.collector_started("files");
+        assert_eq!(runs(&m.text()).as_deref(), Some("1"));
+        // A clone (the HTTP router's) sees the change and shares the cache.
+        let served = m.clone();
+        m.collector_failed("files", 0.5);
+        assert!(
+            served
+                .text()
+                .contains(r#"vitals_collector_failures_total{collector="files"} 1"#)
+        );
+        assert_eq!(served.encode().as_ptr(), m.encode().as_ptr());
+    }
+
+    #[test]
     fn services_past_the_cap_are_summed_into_other() {
         let m = Metrics::new().unwrap();
         let cost = |b: f64| vitals_core::summary::Amounts {
@@ -609,7 +760,7 @@ mod tests {
             )
         });
         set_services(&m.cost_week_billed, &m.cost_week_effective, groups);
-        let text = m.encode();
+        let text = m.text();
         let series = text
             .lines()
             .filter(|l| l.starts_with("vitals_cost_week_billed{"))

@@ -17,7 +17,7 @@ use vitals_core::summary::Summary;
 use vitals_reports::{Format, Report, ReportInput};
 
 use crate::app::App;
-use crate::metrics::Metrics;
+use vitals::metrics::Metrics;
 
 /// What one collector run did.
 pub struct CollectOutcome {
@@ -39,27 +39,19 @@ pub async fn collect(
             continue;
         }
         let name = collector.name().to_string();
-        metrics.collector_runs.with_label_values(&[&name]).inc();
+        metrics.collector_started(&name);
         let started = Instant::now();
         let result = run_collector(app, index, window).await;
-        metrics
-            .collector_duration
-            .with_label_values(&[&name])
-            .observe(started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
         match &result {
             Ok((written, report)) => {
-                metrics
-                    .collector_rows
-                    .with_label_values(&[&name])
-                    .inc_by(written.rows as f64);
-                metrics
-                    .collector_bad_rows
-                    .with_label_values(&[&name])
-                    .inc_by(report.bad_rows as f64);
-                metrics
-                    .collector_last_success
-                    .with_label_values(&[&name])
-                    .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+                metrics.collector_succeeded(
+                    &name,
+                    seconds,
+                    written.rows,
+                    report.bad_rows,
+                    Utc::now().timestamp_millis() as f64 / 1000.0,
+                );
                 for bad in &report.bad_row_samples {
                     tracing::warn!(collector = %name, "bad row left out: {bad}");
                 }
@@ -85,7 +77,7 @@ pub async fn collect(
                 );
             }
             Err(e) => {
-                metrics.collector_failures.with_label_values(&[&name]).inc();
+                metrics.collector_failed(&name, seconds);
                 tracing::error!(collector = %name, "collection failed, nothing stored: {e:#}");
             }
         }
@@ -164,20 +156,14 @@ pub async fn analyze(
             .iter()
             .filter(|a| only.is_none_or(|d| a.dataset() == d));
         for analyzer in selected {
-            metrics
-                .analyzer_runs
-                .with_label_values(&[analyzer.name()])
-                .inc();
+            metrics.analyzer_started(analyzer.name());
             match analyzer.analyze(&ctx) {
                 Ok(o) => {
                     out.findings.extend(o.findings);
                     out.summaries.extend(o.summaries);
                 }
                 Err(e) => {
-                    metrics
-                        .analyzer_failures
-                        .with_label_values(&[analyzer.name()])
-                        .inc();
+                    metrics.analyzer_failed(analyzer.name());
                     tracing::error!(analyzer = analyzer.name(), "analysis failed: {e}");
                     out.failures.push((analyzer.name().to_string(), e.into()));
                 }
@@ -225,21 +211,14 @@ pub async fn write_report(
     formats: &[Format],
     out: Option<&std::path::Path>,
 ) -> anyhow::Result<Vec<Option<PathBuf>>> {
-    metrics
-        .report_runs
-        .with_label_values(&[report.name()])
-        .inc();
+    metrics.report_started(report.name());
     let result = render_and_write(app, metrics, report, week, formats, out).await;
     match &result {
-        Ok(_) => metrics
-            .report_last_success
-            .with_label_values(&[report.name()])
-            .set(Utc::now().timestamp_millis() as f64 / 1000.0),
+        Ok(_) => {
+            metrics.report_succeeded(report.name(), Utc::now().timestamp_millis() as f64 / 1000.0)
+        }
         Err(e) => {
-            metrics
-                .report_failures
-                .with_label_values(&[report.name()])
-                .inc();
+            metrics.report_failed(report.name());
             tracing::error!(report = report.name(), "report failed: {e:#}");
         }
     }
