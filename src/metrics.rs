@@ -177,7 +177,7 @@ impl Metrics {
         let latency_regressions = IntGaugeVec::new(
             Opts::new(
                 LATENCY_REGRESSIONS,
-                "P95 or Apdex regressions (p95_regression findings) that started in the 7 days up to the latest day with latency data.",
+                "P95 or Apdex regressions (p95_regression findings) that started in the 7 days up to the latest day with latency data and have not recovered.",
             ),
             &["service", "metric"],
         )?;
@@ -512,10 +512,11 @@ impl Metrics {
         }
         let listed: std::collections::BTreeSet<&str> =
             busiest.iter().map(|s| s.service.as_str()).collect();
-        for f in findings
-            .iter()
-            .filter(|f| f.kind == "p95_regression" && f.evidence["direction"] == "regression")
-        {
+        for f in findings.iter().filter(|f| {
+            f.kind == "p95_regression"
+                && f.evidence["direction"] == "regression"
+                && f.evidence["recovered"] != true
+        }) {
             let service = f.service.as_deref().unwrap_or_default();
             let metric = f.evidence["metric"].as_str().unwrap_or_default();
             if listed.contains(service) && matches!(metric, "p95" | "apdex") {

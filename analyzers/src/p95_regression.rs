@@ -1,5 +1,5 @@
-//! `p95_regression`: the moment a service got slower (or faster) and stayed
-//! so.
+//! `p95_regression`: the moment a service got slower (or faster), and
+//! whether it still is.
 //!
 //! For each source and service, a P95 series at `resolution` (default one
 //! hour) over the `history_days` up to the end of the period: each point the
@@ -7,11 +7,21 @@
 //! stored interval is exactly one point), points with fewer than
 //! `min_requests` requests left out. The Apdex series is built the same way.
 //! Change points come from [`crate::changepoint`] (rank-based binary
-//! segmentation, Bonferroni-adjusted p-values, median levels); a change
-//! within the period is a finding: a rise of P95 or a fall of Apdex is a
+//! segmentation with one-cut, two-cut and last-points tests, adjusted
+//! p-values, median levels), with the daily season taken out where it is
+//! strong (resolutions under a day). A rise of P95 or a fall of Apdex is a
 //! regression (warning, or critical from 50 %), the opposite an improvement
-//! (info). A one-point spike is never a change: a level must hold on both
-//! sides for `min_points` points.
+//! (info).
+//!
+//! A regression followed by a change back to within `min_magnitude` of the
+//! old level is one finding with both times, `recovered: true` (a warning at
+//! most: it is over), reported when it overlaps the period; an improvement
+//! that did not last likewise (so its end is not a regression of its own). An open one has
+//! only a start; `points_after` and `p_value` in its evidence say how much
+//! evidence it has, and one still within the last
+//! [`changepoint::FRESH_POINTS_MAX`] points is `fresh` ("new, 4 h of
+//! evidence"). A one-point spike is never a change: a level must hold on
+//! both sides for `min_points` points.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +34,7 @@ use vitals_core::finding::{Finding, FindingStatus, Severity, finding_id};
 use vitals_core::period::DayRange;
 
 use crate::analyzer::{AnalysisContext, AnalysisOutput, Analyzer};
-use crate::changepoint::{self, ChangePoint, Params};
+use crate::changepoint::{self, ChangePoint, Params, Season};
 use crate::error::AnalyzeError;
 use crate::latency_summary::{IntervalRow, apdex_counts, merged_histogram, scan_rows};
 
@@ -85,28 +95,34 @@ pub struct P95Regression {
 }
 
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Analyzer>, ConfigErrors> {
-    let c: P95RegressionConfig = config.parse()?;
-    if !(c.min_magnitude >= 0.0 && c.min_magnitude.is_finite()) {
-        return Err(config.error(Some("min_magnitude"), "must be a number ≥ 0"));
+    Ok(Box::new(P95Regression::new(config)?))
+}
+
+impl P95Regression {
+    fn new(config: &ComponentConfig) -> Result<Self, ConfigErrors> {
+        let c: P95RegressionConfig = config.parse()?;
+        if !(c.min_magnitude >= 0.0 && c.min_magnitude.is_finite()) {
+            return Err(config.error(Some("min_magnitude"), "must be a number ≥ 0"));
+        }
+        if !(c.p_value > 0.0 && c.p_value < 1.0) {
+            return Err(config.error(Some("p_value"), "must be between 0 and 1"));
+        }
+        if c.min_points < 2 {
+            return Err(config.error(Some("min_points"), "must be at least 2"));
+        }
+        if !(1..=366).contains(&c.history_days) {
+            return Err(config.error(Some("history_days"), "must be between 1 and 366"));
+        }
+        if !(c.apdex_t_s > 0.0 && c.apdex_t_s.is_finite()) {
+            return Err(config.error(Some("apdex_t_s"), "must be a positive number of seconds"));
+        }
+        let resolution_s = config.seconds_dividing_day("resolution", &c.resolution, 60)?;
+        Ok(P95Regression {
+            name: config.name.clone(),
+            config: c,
+            resolution_s,
+        })
     }
-    if !(c.p_value > 0.0 && c.p_value < 1.0) {
-        return Err(config.error(Some("p_value"), "must be between 0 and 1"));
-    }
-    if c.min_points < 2 {
-        return Err(config.error(Some("min_points"), "must be at least 2"));
-    }
-    if !(1..=366).contains(&c.history_days) {
-        return Err(config.error(Some("history_days"), "must be between 1 and 366"));
-    }
-    if !(c.apdex_t_s > 0.0 && c.apdex_t_s.is_finite()) {
-        return Err(config.error(Some("apdex_t_s"), "must be a positive number of seconds"));
-    }
-    let resolution_s = config.seconds_dividing_day("resolution", &c.resolution, 60)?;
-    Ok(Box::new(P95Regression {
-        name: config.name.clone(),
-        config: c,
-        resolution_s,
-    }))
 }
 
 /// One point of a series: its start (epoch seconds), P95 and Apdex.
@@ -161,6 +177,8 @@ impl P95Regression {
         out
     }
 
+    /// One finding: a change at `at_s`, or with `recovered_at_s` a regression
+    /// that came back to its old level then.
     #[allow(clippy::too_many_arguments)]
     fn finding(
         &self,
@@ -169,6 +187,7 @@ impl P95Regression {
         metric: &str,
         cp: &ChangePoint,
         at_s: i64,
+        recovered_at_s: Option<i64>,
         points: usize,
         now: DateTime<Utc>,
     ) -> Finding {
@@ -179,23 +198,36 @@ impl P95Regression {
             cp.magnitude < 0.0
         };
         let direction = if worse { "regression" } else { "improvement" };
-        let severity = match (worse, cp.magnitude.abs() >= 0.5) {
-            (false, _) => Severity::Info,
-            (true, false) => Severity::Warning,
-            (true, true) => Severity::Critical,
+        let severity = match (worse, cp.magnitude.abs() >= 0.5, recovered_at_s) {
+            (false, _, _) => Severity::Info,
+            (true, _, Some(_)) | (true, false, None) => Severity::Warning,
+            (true, true, None) => Severity::Critical,
         };
-        let at = DateTime::from_timestamp(at_s, 0).unwrap_or_default();
-        let (verb, level) = match metric {
-            "p95" => (
-                if cp.magnitude > 0.0 { "rose" } else { "fell" },
-                format!("{:.0} ms → {:.0} ms", cp.before * 1e3, cp.after * 1e3),
-            ),
-            _ => (
-                if cp.magnitude > 0.0 { "rose" } else { "fell" },
-                format!("{:.3} → {:.3}", cp.before, cp.after),
-            ),
+        let time = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or_default();
+        let at = time(at_s);
+        let recovered_at = recovered_at_s.map(time);
+        let verb = if cp.magnitude > 0.0 { "rose" } else { "fell" };
+        let level = match metric {
+            "p95" => format!("{:.0} ms → {:.0} ms", cp.before * 1e3, cp.after * 1e3),
+            _ => format!("{:.3} → {:.3}", cp.before, cp.after),
         };
         let label = if metric == "p95" { "P95" } else { "Apdex" };
+        let fresh = recovered_at.is_none() && cp.points_after <= changepoint::FRESH_POINTS_MAX;
+        let evidence_s = cp.points_after as i64 * self.resolution_s;
+        let when = match recovered_at {
+            Some(end) => format!(
+                "from {} to {}, {}",
+                at.format("%Y-%m-%d %H:%M"),
+                end.format("%Y-%m-%d %H:%M UTC"),
+                if worse { "recovered" } else { "then back" }
+            ),
+            None => format!("at {}", at.format("%Y-%m-%d %H:%M UTC")),
+        };
+        let note = if fresh {
+            format!("; new, {} of evidence", span(evidence_s))
+        } else {
+            String::new()
+        };
         Finding {
             finding_id: finding_id(
                 "p95_regression",
@@ -208,21 +240,25 @@ impl P95Regression {
             service: Some(service.to_string()),
             resource_id: None,
             title: format!(
-                "{service} {label} {verb} {:.0} % ({level}) at {} ({direction})",
+                "{service} {label} {verb} {:.0} % ({level}) {when} ({direction}{note})",
                 cp.magnitude.abs() * 100.0,
-                at.format("%Y-%m-%d %H:%M UTC")
             ),
             evidence: json!({
                 "source": source,
                 "metric": metric,
                 "direction": direction,
                 "at": at.to_rfc3339(),
+                "recovered": recovered_at.is_some(),
+                "recovered_at": recovered_at.map(|t| t.to_rfc3339()),
                 "before": cp.before,
                 "after": cp.after,
                 "magnitude": cp.magnitude,
                 "p_value": cp.p_value,
                 "resolution_s": self.resolution_s,
                 "points": points,
+                "points_after": cp.points_after,
+                "evidence_s": evidence_s,
+                "fresh": fresh,
             }),
             monthly_savings: None,
             currency: None,
@@ -230,6 +266,65 @@ impl P95Regression {
             last_seen: now,
             status: FindingStatus::Open,
         }
+    }
+
+    /// The findings of one series: each change, a change and its return to
+    /// the old level paired into one; those that touch the period (from
+    /// `period_start`) are kept.
+    #[allow(clippy::too_many_arguments)]
+    fn series_findings(
+        &self,
+        source: &str,
+        service: &str,
+        metric: &str,
+        starts: &[i64],
+        cps: &[ChangePoint],
+        period_start: i64,
+        now: DateTime<Utc>,
+        out: &mut Vec<Finding>,
+    ) {
+        let worse = |c: &ChangePoint| {
+            if metric == "p95" {
+                c.magnitude > 0.0
+            } else {
+                c.magnitude < 0.0
+            }
+        };
+        let mut i = 0;
+        while i < cps.len() {
+            let cp = &cps[i];
+            // A change undone by the next one: a regression that recovered,
+            // or an improvement that did not last (one finding, so the way
+            // back is not reported as a change of its own).
+            let back = cps.get(i + 1).filter(|next| {
+                worse(cp) != worse(next)
+                    && (next.after - cp.before).abs() <= self.config.min_magnitude * cp.before.abs()
+            });
+            let at_s = starts[cp.index];
+            let recovered_at_s = back.map(|next| starts[next.index]);
+            if recovered_at_s.unwrap_or(at_s) >= period_start {
+                out.push(self.finding(
+                    source,
+                    service,
+                    metric,
+                    cp,
+                    at_s,
+                    recovered_at_s,
+                    starts.len(),
+                    now,
+                ));
+            }
+            i += if back.is_some() { 2 } else { 1 };
+        }
+    }
+}
+
+/// `4 h`, `90 min`, `2 d`: how long a span of evidence is.
+fn span(seconds: i64) -> String {
+    match seconds {
+        s if s >= 2 * 86_400 && s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s >= 3_600 && s % 3_600 == 0 => format!("{} h", s / 3_600),
+        s => format!("{} min", s / 60),
     }
 }
 
@@ -272,25 +367,135 @@ impl Analyzer for P95Regression {
                         v.filter(|v| v.is_finite()).map(|v| (p.start_s, v))
                     })
                     .unzip();
-                for cp in changepoint::detect(&values, &params) {
-                    let at_s = starts[cp.index];
-                    if at_s >= period_start {
-                        findings.push(self.finding(
-                            &source,
-                            &service,
-                            metric,
-                            &cp,
-                            at_s,
-                            values.len(),
-                            now,
-                        ));
-                    }
-                }
+                let phase: Vec<usize> = starts
+                    .iter()
+                    .map(|s| (s.rem_euclid(86_400) / self.resolution_s) as usize)
+                    .collect();
+                let season = (self.resolution_s < 86_400).then_some(Season {
+                    phase: &phase,
+                    period: (86_400 / self.resolution_s) as usize,
+                });
+                let cps = changepoint::detect_seasonal(&values, season, &params);
+                self.series_findings(
+                    &source,
+                    &service,
+                    metric,
+                    &starts,
+                    &cps,
+                    period_start,
+                    now,
+                    &mut findings,
+                );
             }
         }
         Ok(AnalysisOutput {
             findings,
             summaries: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vitals_core::config::ComponentKind;
+
+    fn analyzer() -> P95Regression {
+        let cfg =
+            ComponentConfig::from_toml(ComponentKind::Analyzer, "r", "type = \"p95_regression\"")
+                .unwrap();
+        P95Regression::new(&cfg).unwrap()
+    }
+
+    fn change(index: usize, before: f64, after: f64, points_after: usize) -> ChangePoint {
+        ChangePoint {
+            index,
+            before,
+            after,
+            magnitude: (after - before) / before,
+            p_value: 1e-6,
+            points_after,
+        }
+    }
+
+    fn findings(metric: &str, cps: &[ChangePoint], period_start: i64) -> Vec<Finding> {
+        let starts: Vec<i64> = (0..200).map(|i| i * 3_600).collect();
+        let mut out = Vec::new();
+        analyzer().series_findings(
+            "logs",
+            "api",
+            metric,
+            &starts,
+            cps,
+            period_start,
+            Utc::now(),
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn a_change_and_its_undoing_are_one_finding() {
+        // P95 up 40 % at 50, back at 65: one regression, recovered.
+        let f = findings(
+            "p95",
+            &[change(50, 0.2, 0.28, 15), change(65, 0.28, 0.205, 135)],
+            0,
+        );
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].evidence["recovered"], true);
+        assert_eq!(f[0].evidence["direction"], "regression");
+        assert_eq!(f[0].evidence["recovered_at"], "1970-01-03T17:00:00+00:00");
+        assert_eq!(f[0].severity, Severity::Warning);
+        // Apdex down then back: the same, for Apdex.
+        let f = findings(
+            "apdex",
+            &[change(50, 0.95, 0.7, 15), change(65, 0.7, 0.94, 135)],
+            0,
+        );
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].evidence["direction"], "regression");
+        // An improvement that did not last: one improvement, not a
+        // regression when it ends.
+        let f = findings(
+            "p95",
+            &[change(50, 0.2, 0.1, 15), change(65, 0.1, 0.2, 135)],
+            0,
+        );
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].evidence["direction"], "improvement");
+        assert!(f[0].title.contains("then back"), "{}", f[0].title);
+        // Back to a different level: two changes.
+        let f = findings(
+            "p95",
+            &[change(50, 0.2, 0.3, 15), change(65, 0.3, 0.25, 135)],
+            0,
+        );
+        assert_eq!(f.len(), 2, "{f:#?}");
+        // A recovered regression that started before the period but ended
+        // in it is the period's; one wholly before it is not.
+        let cps = [change(50, 0.2, 0.28, 15), change(65, 0.28, 0.2, 135)];
+        assert_eq!(findings("p95", &cps, 60 * 3_600).len(), 1);
+        assert_eq!(findings("p95", &cps, 70 * 3_600).len(), 0);
+    }
+
+    #[test]
+    fn a_fresh_change_says_how_much_evidence_it_has() {
+        let f = findings("p95", &[change(196, 0.2, 0.3, 4)], 0);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].evidence["fresh"], true);
+        assert_eq!(f[0].evidence["points_after"], 4);
+        assert_eq!(f[0].evidence["evidence_s"], 4 * 3_600);
+        assert!(
+            f[0].title.ends_with("(regression; new, 4 h of evidence)"),
+            "{}",
+            f[0].title
+        );
+        assert!(f[0].evidence["recovered_at"].is_null());
+        let f = findings("p95", &[change(100, 0.2, 0.3, 100)], 0);
+        assert_eq!(f[0].evidence["fresh"], false);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert_eq!(span(5_400), "90 min");
+        assert_eq!(span(2 * 86_400), "2 d");
     }
 }
