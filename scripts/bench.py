@@ -40,8 +40,15 @@ START = dt.date(2026, 6, 1)
 DAYS = 91
 
 
-def run(argv, env=None, capture=False):
-    """Runs a process; returns (seconds, its own peak RSS in MiB, its stdout)."""
+def run(argv, env=None, capture=False, repeat=1):
+    """Runs a process `repeat` times; returns (the median seconds, the largest
+    of its own peak RSS in MiB, the last stdout)."""
+    runs = [run_once(argv, env, capture) for _ in range(repeat)]
+    seconds = sorted(r[0] for r in runs)[len(runs) // 2]
+    return seconds, max(r[1] for r in runs), runs[-1][2]
+
+
+def run_once(argv, env, capture):
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.monotonic()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, text=True)
@@ -56,7 +63,7 @@ def run(argv, env=None, capture=False):
         return seconds, usage.ru_maxrss / 1024.0, out.read() if capture else ""
 
 
-def duckdb_child(script, threads):
+def duckdb_child(script, threads, repeat=1):
     """Runs `script` (Python using `con`) in a child process with DuckDB."""
     prelude = textwrap.dedent(
         f"""
@@ -67,7 +74,7 @@ def duckdb_child(script, threads):
         con.execute("SET enable_progress_bar = false")
         """
     )
-    return run([sys.executable, "-c", prelude + textwrap.dedent(script)], capture=True)
+    return run([sys.executable, "-c", prelude + textwrap.dedent(script)], capture=True, repeat=repeat)
 
 
 def generate(work, rows, requests, threads):
@@ -231,6 +238,7 @@ def daemon(args, work, env):
         text = f.read()
     text = text.replace('path = "./data"', f'path = "{work}/daemon-store"')
     text = text.replace('path = "sample/focus/*.csv"', f'path = "{repo}/sample/focus/*.csv"')
+    text = text.replace('path = "sample/requests/*.csv.gz"', f'path = "{repo}/sample/requests/*.csv.gz"')
     text = text.replace('out_dir = "./reports-out"', f'out_dir = "{work}/reports-out"')
     text = text.replace('listen = "127.0.0.1:9464"', f'listen = "127.0.0.1:{port}"')
     with open(config, "w") as f:
@@ -251,7 +259,8 @@ def daemon(args, work, env):
             time.sleep(0.2)
         time.sleep(2)
         with open(f"/proc/{proc.pid}/status") as f:
-            rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+            status = {l.split(":")[0]: int(l.split()[1]) / 1024 for l in f if l.startswith(("VmRSS:", "RssAnon:", "RssFile:"))}
+        rss = status["VmRSS"]
         times = []
         series = 0
         for _ in range(200):
@@ -261,7 +270,8 @@ def daemon(args, work, env):
             times.append(time.monotonic() - t)
         series = sum(1 for l in body.decode().splitlines() if l and not l.startswith("#"))
         times.sort()
-        print(f"  daemon on the sample: idle RSS {rss:.0f} MiB after its first cycle; /metrics "
+        print(f"  daemon on the sample: idle RSS {rss:.0f} MiB after its first cycle "
+              f"(heap and other anonymous {status['RssAnon']:.0f} MiB, its binary's pages {status['RssFile']:.0f} MiB); /metrics "
               f"({series} series) p50 {times[100] * 1e3:.2f} ms, p99 {times[197] * 1e3:.2f} ms over 200 requests")
     finally:
         proc.terminate()
@@ -279,6 +289,8 @@ def main():
     ap.add_argument("--requests", type=int, default=10_000_000, help="raw requests (default 10 M)")
     ap.add_argument("--vitals", required=True, help="the vitals binary")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of the analyze and request steps, the median kept (default 3)")
     ap.add_argument("--work", help="working directory (default: a temporary one)")
     ap.add_argument("--bench-metrics", help="the bench_metrics example binary (/metrics with 10,000 series)")
     ap.add_argument("--daemon-only", action="store_true",
@@ -360,6 +372,7 @@ def main():
          "--format", "json"],
         env=env,
         capture=True,
+        repeat=args.repeat,
     )
     doc = json.loads(out)
     cost = next(s for s in doc["summaries"] if s.get("kind") == "cost" or "by_provider" in s.get("cost", s))
@@ -427,6 +440,7 @@ def main():
         }}))
         """,
         args.threads,
+        repeat=args.repeat,
     )
     step(f"analyze a week of {args.rows / 1e6:g} M rows", v_s, v_rss, d_s, d_rss)
     duck = json.loads(out)
@@ -448,7 +462,8 @@ def main():
           + ", ".join(f"{f['title']}" for f in anomalies[:3]))
 
     # collect: request log
-    v_s, v_rss, _ = run([args.vitals, "--config", config, "collect", "--source", "logs"], env=env)
+    v_s, v_rss, _ = run([args.vitals, "--config", config, "collect", "--source", "logs"], env=env,
+                        repeat=args.repeat)
     d_s, d_rss, _ = duckdb_child(
         f"""
         con.execute('''
@@ -464,6 +479,7 @@ def main():
         con.execute("COPY intervals TO '{work}/duck_intervals.parquet' (FORMAT parquet)")
         """,
         args.threads,
+        repeat=args.repeat,
     )
     step(f"collect {args.requests / 1e6:g} M requests", v_s, v_rss, d_s, d_rss)
     _, _, out = duckdb_child(
