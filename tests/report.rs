@@ -8,6 +8,9 @@ fn the_sample_report_has_the_sample_totals_per_provider() {
     let ws = Workspace::new();
     std::fs::copy(repo().join("config.toml"), ws.path("config.toml")).unwrap();
     ws.copy_sample(crate::harness::SAMPLE);
+    let requests = ws.path(crate::harness::SAMPLE_REQUESTS);
+    std::fs::create_dir_all(requests.parent().unwrap()).unwrap();
+    std::fs::copy(repo().join(crate::harness::SAMPLE_REQUESTS), &requests).unwrap();
     let run = ws.run(&["run", "--once"]);
     run.success();
     // It says where the report is.
@@ -85,6 +88,39 @@ fn the_sample_report_has_the_sample_totals_per_provider() {
     // The week itself: Monday 2024-09-23 to Sunday 2024-09-29.
     assert_eq!(json["cost"]["period"]["start"], "2024-09-23");
     assert_eq!(json["cost"]["period"]["end"], "2024-09-29");
+
+    // The latency section, from the sample's request log: every service,
+    // api's regression that recovered with both times, search's new one,
+    // checkout's missed error-rate objective.
+    let latency = md
+        .split("## Latency and SLOs")
+        .nth(1)
+        .expect("a latency section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let row = |service: &str| {
+        latency
+            .lines()
+            .find(|l| l.starts_with(&format!("| {service} |")))
+            .unwrap_or_else(|| panic!("no row for {service}:\n{latency}"))
+    };
+    let api = row("api");
+    assert!(
+        api.contains("from 2024-09-24 10:00 to 2024-09-25") && api.contains("recovered"),
+        "{api}"
+    );
+    assert!(
+        row("search").contains("at 2024-09-29 19:00 UTC"),
+        "{latency}"
+    );
+    assert!(row("search").contains("h of evidence"), "{latency}");
+    // Markdown-escaped, in bold.
+    assert!(
+        row("checkout").contains(r"**missed: error\_rate**"),
+        "{latency}"
+    );
+    assert!(html.contains("recovered"));
 }
 
 /// DuckDB prints `ROUND(x, 4)` of a wide decimal with all its scale digits.
