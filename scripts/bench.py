@@ -293,6 +293,8 @@ def main():
                     help="runs of the analyze and request steps, the median kept (default 3)")
     ap.add_argument("--work", help="working directory (default: a temporary one)")
     ap.add_argument("--bench-metrics", help="the bench_metrics example binary (/metrics with 10,000 series)")
+    ap.add_argument("--skip-collect", action="store_true",
+                    help="reuse the cost store a previous run left in --work (analyze is re-measured)")
     ap.add_argument("--daemon-only", action="store_true",
                     help="only the daemon's idle RSS and /metrics (no data is generated)")
     args = ap.parse_args()
@@ -318,30 +320,31 @@ def main():
         table.append((name, vs, vr, ds, dr))
         print(f"  {name}: vitals {vs:.1f} s, {vr:.0f} MiB; DuckDB {ds:.1f} s, {dr:.0f} MiB", flush=True)
 
-    # collect: cost
-    v_s, v_rss, _ = run([args.vitals, "--config", config, "collect", "--source", "bill"], env=env)
-    d_s, d_rss, _ = duckdb_child(
-        f"""
-        con.execute('''
-        COPY (
-          SELECT ChargePeriodStart AS charge_period_start, ChargePeriodEnd AS charge_period_end,
-                 ProviderName AS provider, BillingAccountId AS billing_account_id,
-                 SubAccountId AS sub_account_id, SubAccountName AS sub_account_name,
-                 ServiceName AS service_name, ServiceCategory AS service_category, SkuId AS sku_id,
-                 ChargeCategory AS charge_category, PricingCategory AS pricing_category,
-                 ResourceId AS resource_id, ResourceName AS resource_name, ResourceType AS resource_type,
-                 RegionId AS region_id, ConsumedQuantity AS consumed_quantity, ConsumedUnit AS consumed_unit,
-                 PricingQuantity AS pricing_quantity, PricingUnit AS pricing_unit,
-                 BilledCost AS billed_cost, EffectiveCost AS effective_cost, ListCost AS list_cost,
-                 BillingCurrency AS billing_currency, Tags AS tags,
-                 CAST(ChargePeriodStart AS DATE) AS day, 'bill' AS source
-          FROM '{focus}'
-        ) TO '{work}/duck_store' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day, source), OVERWRITE_OR_IGNORE)
-        ''')
-        """,
-        args.threads,
-    )
-    step(f"collect {args.rows / 1e6:g} M FOCUS rows", v_s, v_rss, d_s, d_rss)
+    # collect: cost (skipped with --skip-collect: the work dir's store is reused)
+    if not args.skip_collect:
+        v_s, v_rss, _ = run([args.vitals, "--config", config, "collect", "--source", "bill"], env=env)
+        d_s, d_rss, _ = duckdb_child(
+            f"""
+            con.execute('''
+            COPY (
+              SELECT ChargePeriodStart AS charge_period_start, ChargePeriodEnd AS charge_period_end,
+                     ProviderName AS provider, BillingAccountId AS billing_account_id,
+                     SubAccountId AS sub_account_id, SubAccountName AS sub_account_name,
+                     ServiceName AS service_name, ServiceCategory AS service_category, SkuId AS sku_id,
+                     ChargeCategory AS charge_category, PricingCategory AS pricing_category,
+                     ResourceId AS resource_id, ResourceName AS resource_name, ResourceType AS resource_type,
+                     RegionId AS region_id, ConsumedQuantity AS consumed_quantity, ConsumedUnit AS consumed_unit,
+                     PricingQuantity AS pricing_quantity, PricingUnit AS pricing_unit,
+                     BilledCost AS billed_cost, EffectiveCost AS effective_cost, ListCost AS list_cost,
+                     BillingCurrency AS billing_currency, Tags AS tags,
+                     CAST(ChargePeriodStart AS DATE) AS day, 'bill' AS source
+              FROM '{focus}'
+            ) TO '{work}/duck_store' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day, source), OVERWRITE_OR_IGNORE)
+            ''')
+            """,
+            args.threads,
+        )
+        step(f"collect {args.rows / 1e6:g} M FOCUS rows", v_s, v_rss, d_s, d_rss)
 
     store_glob = f"{work}/store/cost/*/*/part.parquet"
     _, _, out = duckdb_child(

@@ -5,6 +5,7 @@
 #   bash scripts/bench.sh --rows 50000000 --requests 50000000
 #   bash scripts/bench.sh --work /tmp/bench    # keep the generated files and stores
 #   bash scripts/bench.sh --daemon-only        # idle RSS and /metrics only
+#   bash scripts/bench.sh --work DIR --skip-collect   # re-measure analyze on DIR's store
 #
 # Builds vitals in release (`cargo build --release`, see README "Release
 # build"), puts DuckDB (the pinned version of tests/requirements.txt) into

@@ -189,11 +189,16 @@ fn daily_frame(frame: LazyFrame, range: DayRange, tag_key: &str) -> PolarsResult
     let plan = rows
         .with_column(ts.dt().date().alias("day"))
         // Null tags match nothing (nulls never join), so their value is null.
+        // The small table of texts is the build side from the start, so the
+        // streaming join does not first sample both inputs to pick one.
         .join(
             tag_of_text.lazy(),
             [col("tags")],
             [col("tags")],
-            JoinArgs::new(JoinType::Left),
+            JoinArgs {
+                build_side: Some(JoinBuildSide::ForceRight),
+                ..JoinArgs::new(JoinType::Left)
+            },
         )
         .group_by(keys)
         .agg([

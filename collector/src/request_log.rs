@@ -247,7 +247,7 @@ struct Groups {
     settings: Settings,
     window: CollectWindow,
     names: Vec<String>,
-    ids: HashMap<String, u32>,
+    ids: PlHashMap<String, u32>,
     spill: Spill,
     /// The first spill write that failed: the run fails with it.
     failure: Option<CollectError>,
@@ -303,7 +303,7 @@ impl Groups {
             settings,
             window,
             names: Vec::new(),
-            ids: HashMap::new(),
+            ids: PlHashMap::default(),
             spill: Spill::new(),
             failure: None,
         }
@@ -397,7 +397,7 @@ impl Groups {
 
     /// The rows of one bucket's spilled requests.
     fn rows(&self, bytes: &[u8]) -> Vec<LatencyRow> {
-        let mut index: HashMap<(i64, u32, u32), usize> = HashMap::new();
+        let mut index: PlHashMap<(i64, u32, u32), usize> = PlHashMap::default();
         let mut groups: Vec<Group> = Vec::new();
         let t = self.settings.apdex_t_s;
         for record in bytes.chunks_exact(SPILL_RECORD) {
@@ -457,12 +457,19 @@ impl Groups {
                 let n = d.len() as u64;
                 let mut zero = 0.0;
                 let mut counts: Vec<(i32, f64)> = Vec::new();
+                // Sorted, so a value at most the current bucket's upper
+                // bound is in that bucket (it is above the bucket below,
+                // as the value before it was): no logarithm for it.
+                let mut upper = f64::NEG_INFINITY;
                 for &x in d {
-                    match buckets.index(x) {
-                        None => zero += 1.0,
-                        Some(i) => match counts.last_mut() {
-                            Some((last, c)) if *last == i => *c += 1.0,
-                            _ => counts.push((i, 1.0)),
+                    match counts.last_mut() {
+                        Some((_, c)) if x <= upper => *c += 1.0,
+                        _ => match buckets.index(x) {
+                            None => zero += 1.0,
+                            Some(i) => {
+                                counts.push((i, 1.0));
+                                upper = buckets.upper(i);
+                            }
                         },
                     }
                 }
