@@ -21,6 +21,9 @@ use prometheus::{
     CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+use vitals_core::evidence::{
+    CostAnomalyEvidence, Direction, Evidence, LatencyMetric, P95RegressionEvidence,
+};
 use vitals_core::summary::{CostSummary, LatencyStats, LatencySummary, SloSummary};
 
 pub const BUILD_INFO: &str = "vitals_build_info";
@@ -454,10 +457,9 @@ impl Metrics {
                     .with_label_values(&[g.provider.as_deref().unwrap_or_default(), severity]);
             }
         }
-        for f in findings
-            .iter()
-            .filter(|f| f.kind == "cost_anomaly" && week.period.contains(f.first_seen.date_naive()))
-        {
+        for f in findings.iter().filter(|f| {
+            f.kind == CostAnomalyEvidence::KIND && week.period.contains(f.first_seen.date_naive())
+        }) {
             let severity = match f.severity {
                 Severity::Critical => "critical",
                 Severity::Warning | Severity::Info => "warning",
@@ -512,14 +514,19 @@ impl Metrics {
         }
         let listed: std::collections::BTreeSet<&str> =
             busiest.iter().map(|s| s.service.as_str()).collect();
-        for f in findings.iter().filter(|f| {
-            f.kind == "p95_regression"
-                && f.evidence["direction"] == "regression"
-                && f.evidence["recovered"] != true
-        }) {
+        for f in findings {
+            let Some(e) = f.evidence_as::<P95RegressionEvidence>() else {
+                continue;
+            };
+            if e.direction != Direction::Regression || e.recovered {
+                continue;
+            }
             let service = f.service.as_deref().unwrap_or_default();
-            let metric = f.evidence["metric"].as_str().unwrap_or_default();
-            if listed.contains(service) && matches!(metric, "p95" | "apdex") {
+            let metric = match e.metric {
+                LatencyMetric::P95 => "p95",
+                LatencyMetric::Apdex => "apdex",
+            };
+            if listed.contains(service) {
                 self.latency_regressions
                     .with_label_values(&[service, metric])
                     .inc();

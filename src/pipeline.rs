@@ -145,11 +145,7 @@ pub async fn analyze(
     let app = Arc::clone(app);
     let metrics = metrics.clone();
     tokio::task::spawn_blocking(move || {
-        let ctx = AnalysisContext {
-            store: &app.store,
-            period,
-            today: Utc::now().date_naive(),
-        };
+        let ctx = AnalysisContext::new(&app.store, period, Utc::now());
         let mut out = Analysis::default();
         let selected = app
             .analyzers

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use vitals_core::finding::Finding;
 use vitals_core::period::DayRange;
 use vitals_core::summary::Summary;
@@ -16,8 +16,23 @@ pub struct AnalysisContext<'a> {
     pub store: &'a Store,
     /// The days under analysis (a report's week, or `--since..--until`).
     pub period: DayRange,
-    /// Today's UTC date.
+    /// Today's UTC date (`now`'s).
     pub today: NaiveDate,
+    /// The time of the run: analyzers take the clock from here, never from
+    /// the system, so that they stay pure and tests deterministic.
+    pub now: DateTime<Utc>,
+}
+
+impl<'a> AnalysisContext<'a> {
+    /// A context for `period` at `now`.
+    pub fn new(store: &'a Store, period: DayRange, now: DateTime<Utc>) -> Self {
+        AnalysisContext {
+            store,
+            period,
+            today: now.date_naive(),
+            now,
+        }
+    }
 }
 
 /// Findings and summary tables of one run.

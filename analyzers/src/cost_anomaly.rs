@@ -21,12 +21,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Duration, NaiveDate, Utc};
+use chrono::{Datelike, Duration, NaiveDate};
 use polars::prelude::*;
 use serde::Deserialize;
-use serde_json::json;
 use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
+use vitals_core::evidence::{AnomalyDay, Contributor, CostAnomalyEvidence};
 use vitals_core::finding::{Finding, FindingStatus, Severity, finding_id};
 use vitals_core::period::DayRange;
 
@@ -341,7 +341,7 @@ impl CostAnomaly {
         &self,
         key: &SeriesKey,
         run: &[Flagged],
-        contributors: serde_json::Value,
+        contributors: Vec<Contributor>,
         params: &Params,
     ) -> Finding {
         let first = &run[0];
@@ -361,14 +361,11 @@ impl CostAnomaly {
         } else {
             Severity::Warning
         };
-        let at = |d: NaiveDate| {
-            d.and_hms_opt(0, 0, 0)
-                .map(|t| t.and_utc())
-                .unwrap_or_else(Utc::now)
-        };
+        let at = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
         Finding {
             finding_id: finding_id(
                 "cost_anomaly",
+                &self.name,
                 &[
                     &key.provider,
                     account,
@@ -387,22 +384,25 @@ impl CostAnomaly {
                 "{} {service} ({account}): {actual:.2} {} on {days}, expected {expected:.2} (+{impact:.2})",
                 key.provider, key.currency
             ),
-            evidence: json!({
-                "first_day": first.day,
-                "last_day": last.day,
-                "days": run.iter().map(|f| json!({
-                    "day": f.day,
-                    "actual": f.actual,
-                    "expected": f.expectation.expected,
-                    "robust_sd": f.expectation.scale,
-                    "score": f.expectation.score(f.actual),
-                    "history_days": f.expectation.history_days,
-                })).collect::<Vec<_>>(),
-                "actual": actual,
-                "expected": expected,
-                "impact": impact,
-                "metric": self.config.metric.column(),
-                "top_contributors": contributors,
+            evidence: Finding::evidence_json(&CostAnomalyEvidence {
+                first_day: first.day,
+                last_day: last.day,
+                days: run
+                    .iter()
+                    .map(|f| AnomalyDay {
+                        day: f.day,
+                        actual: f.actual,
+                        expected: f.expectation.expected,
+                        robust_sd: f.expectation.scale,
+                        score: f.expectation.score(f.actual),
+                        history_days: f.expectation.history_days,
+                    })
+                    .collect(),
+                actual,
+                expected,
+                impact,
+                metric: self.config.metric.column().to_string(),
+                top_contributors: contributors,
             }),
             monthly_savings: None,
             currency: Some(key.currency.clone()),
@@ -537,7 +537,7 @@ fn contributors(
     params: &Params,
     metric: Metric,
     top: usize,
-) -> PolarsResult<serde_json::Value> {
+) -> PolarsResult<Vec<Contributor>> {
     let first = run[0].day;
     let last = run[run.len() - 1].day;
     let baseline = DayRange {
@@ -590,23 +590,24 @@ fn contributors(
     }
     let run_days = run.len() as f64;
     let baseline_days = baseline.len_days() as f64;
-    let mut rows: Vec<(f64, serde_json::Value)> = by_pair
+    let mut rows: Vec<Contributor> = by_pair
         .into_iter()
-        .map(|((sku, resource), (run_cost, base_cost))| {
-            let daily = run_cost / run_days;
-            let usual = base_cost / baseline_days;
-            let increase = daily - usual;
-            (
-                increase,
-                json!({"sku_id": sku, "resource_id": resource, "daily_cost": daily, "baseline_daily_cost": usual, "increase": increase}),
-            )
+        .map(|((sku_id, resource_id), (run_cost, base_cost))| {
+            let daily_cost = run_cost / run_days;
+            let baseline_daily_cost = base_cost / baseline_days;
+            Contributor {
+                sku_id,
+                resource_id,
+                daily_cost,
+                baseline_daily_cost,
+                increase: daily_cost - baseline_daily_cost,
+            }
         })
-        .filter(|(increase, _)| *increase > 0.0)
+        .filter(|c| c.increase > 0.0)
         .collect();
-    rows.sort_by(|a, b| b.0.total_cmp(&a.0));
-    Ok(serde_json::Value::Array(
-        rows.into_iter().take(top).map(|(_, v)| v).collect(),
-    ))
+    rows.sort_by(|a, b| b.increase.total_cmp(&a.increase));
+    rows.truncate(top);
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -677,11 +678,11 @@ mod tests {
         let analyzer = build(&cfg).unwrap();
         let period = DayRange::new(d("2024-09-23"), d("2024-09-29")).unwrap();
         let out = analyzer
-            .analyze(&AnalysisContext {
-                store: &store,
+            .analyze(&AnalysisContext::new(
+                &store,
                 period,
-                today: d("2026-11-23"),
-            })
+                d("2026-11-23").and_hms_opt(12, 0, 0).unwrap().and_utc(),
+            ))
             .unwrap();
         assert_eq!(out.findings.len(), 1, "{:#?}", out.findings);
         let f = &out.findings[0];
@@ -703,11 +704,11 @@ mod tests {
         assert_eq!(f.severity, Severity::Critical);
         // The same store judged again gives the same finding id.
         let again = analyzer
-            .analyze(&AnalysisContext {
-                store: &store,
+            .analyze(&AnalysisContext::new(
+                &store,
                 period,
-                today: d("2026-11-24"),
-            })
+                d("2026-11-24").and_hms_opt(12, 0, 0).unwrap().and_utc(),
+            ))
             .unwrap();
         assert_eq!(again.findings[0].finding_id, f.finding_id);
     }

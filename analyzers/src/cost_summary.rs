@@ -795,11 +795,11 @@ mod tests {
         .unwrap();
         let analyzer = build(&cfg).unwrap();
         let out = analyzer
-            .analyze(&AnalysisContext {
+            .analyze(&AnalysisContext::new(
                 store,
                 period,
-                today: d("2026-11-23"),
-            })
+                d("2026-11-23").and_hms_opt(12, 0, 0).unwrap().and_utc(),
+            ))
             .unwrap();
         assert!(out.findings.is_empty());
         match out.summaries.into_iter().next().unwrap() {

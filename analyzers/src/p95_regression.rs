@@ -27,9 +27,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
-use serde_json::json;
 use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
+use vitals_core::evidence::{Direction, LatencyMetric, P95RegressionEvidence};
 use vitals_core::finding::{Finding, FindingStatus, Severity, finding_id};
 use vitals_core::period::DayRange;
 
@@ -231,6 +231,7 @@ impl P95Regression {
         Finding {
             finding_id: finding_id(
                 "p95_regression",
+                &self.name,
                 &[source, service, metric, &at_s.to_string()],
             ),
             kind: "p95_regression".to_string(),
@@ -243,22 +244,30 @@ impl P95Regression {
                 "{service} {label} {verb} {:.0} % ({level}) {when} ({direction}{note})",
                 cp.magnitude.abs() * 100.0,
             ),
-            evidence: json!({
-                "source": source,
-                "metric": metric,
-                "direction": direction,
-                "at": at.to_rfc3339(),
-                "recovered": recovered_at.is_some(),
-                "recovered_at": recovered_at.map(|t| t.to_rfc3339()),
-                "before": cp.before,
-                "after": cp.after,
-                "magnitude": cp.magnitude,
-                "p_value": cp.p_value,
-                "resolution_s": self.resolution_s,
-                "points": points,
-                "points_after": cp.points_after,
-                "evidence_s": evidence_s,
-                "fresh": fresh,
+            evidence: Finding::evidence_json(&P95RegressionEvidence {
+                source: source.to_string(),
+                metric: if metric == "p95" {
+                    LatencyMetric::P95
+                } else {
+                    LatencyMetric::Apdex
+                },
+                direction: if worse {
+                    Direction::Regression
+                } else {
+                    Direction::Improvement
+                },
+                at,
+                recovered: recovered_at.is_some(),
+                recovered_at,
+                before: cp.before,
+                after: cp.after,
+                magnitude: cp.magnitude,
+                p_value: cp.p_value,
+                resolution_s: self.resolution_s,
+                points,
+                points_after: cp.points_after,
+                evidence_s,
+                fresh,
             }),
             monthly_savings: None,
             currency: None,
@@ -355,7 +364,7 @@ impl Analyzer for P95Regression {
             .unwrap_or_default()
             .and_utc()
             .timestamp();
-        let now = Utc::now();
+        let now = ctx.now;
         let params = self.params();
         let mut findings = Vec::new();
         for ((source, service), points) in self.series(&rows) {

@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::json;
 use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
+use vitals_core::evidence::{BurnEvidence, MissedObjective, SloEvidence};
 use vitals_core::finding::{Finding, FindingStatus, Severity, finding_id};
 use vitals_core::summary::{BurnRate, LatencyStats, SloStatus, SloSummary, Summary};
 
@@ -263,11 +263,11 @@ impl Slo {
         service: &str,
         severity: Severity,
         title: String,
-        evidence: serde_json::Value,
+        evidence: SloEvidence,
         now: DateTime<Utc>,
     ) -> Finding {
         Finding {
-            finding_id: finding_id("slo", subject),
+            finding_id: finding_id("slo", &self.name, subject),
             kind: "slo".to_string(),
             severity,
             provider: None,
@@ -275,7 +275,7 @@ impl Slo {
             service: Some(service.to_string()),
             resource_id: None,
             title,
-            evidence,
+            evidence: Finding::evidence_json(&evidence),
             monthly_savings: None,
             currency: None,
             first_seen: now,
@@ -314,7 +314,7 @@ impl Analyzer for Slo {
         let mut statuses = self.statuses(&period_stats);
         statuses.extend(self.statuses(&daily));
         let burn_rates = self.burn_rates(&rows);
-        let now = Utc::now();
+        let now = ctx.now;
         let period = ctx.period.to_string();
         let mut findings = Vec::new();
         for s in statuses
@@ -349,13 +349,13 @@ impl Analyzer for Slo {
                     shown(actual),
                     shown(s.target)
                 ),
-                json!({
-                    "source": s.source,
-                    "objective": s.objective,
-                    "target": s.target,
-                    "actual": s.actual,
-                    "period": period,
-                    "days_breached": days,
+                SloEvidence::Missed(MissedObjective {
+                    source: s.source.clone(),
+                    objective: s.objective.clone(),
+                    target: s.target,
+                    actual: s.actual,
+                    period: period.clone(),
+                    days_breached: days,
                 }),
                 now,
             ));
@@ -376,16 +376,16 @@ impl Analyzer for Slo {
                     rate.unwrap_or(f64::NAN),
                     b.at.format("%Y-%m-%d %H:%M UTC")
                 ),
-                json!({
-                    "source": b.source,
-                    "objective": "error_budget_burn",
-                    "burn": kind,
-                    "at": b.at.to_rfc3339(),
-                    "burn_1h": b.burn_1h,
-                    "burn_5m": b.burn_5m,
-                    "burn_6h": b.burn_6h,
-                    "burn_30m": b.burn_30m,
-                    "error_rate_objective": self.config.targets(&b.service).error_rate,
+                SloEvidence::Burn(BurnEvidence {
+                    source: b.source.clone(),
+                    objective: "error_budget_burn".to_string(),
+                    burn: kind.to_string(),
+                    at: b.at,
+                    burn_1h: b.burn_1h,
+                    burn_5m: b.burn_5m,
+                    burn_6h: b.burn_6h,
+                    burn_30m: b.burn_30m,
+                    error_rate_objective: self.config.targets(&b.service).error_rate,
                 }),
                 now,
             ));

@@ -37,14 +37,16 @@ pub struct Finding {
     pub status: FindingStatus,
 }
 
-/// A stable id for a finding: FNV-1a (64 bit) of its kind and subject parts,
-/// as 16 hex digits. The same kind and subject give the same id in every
-/// version and on every machine, so a finding can be followed across runs.
-pub fn finding_id(kind: &str, subject: &[&str]) -> String {
+/// A stable id for a finding: FNV-1a (64 bit) of its kind, the analyzer
+/// instance's name (its config key: two instances of one analyzer type must
+/// not collide) and subject parts, as 16 hex digits. The same kind, instance
+/// and subject give the same id in every version and on every machine, so a
+/// finding can be followed across runs.
+pub fn finding_id(kind: &str, analyzer: &str, subject: &[&str]) -> String {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut hash = OFFSET;
-    for part in std::iter::once(kind).chain(subject.iter().copied()) {
+    for part in [kind, analyzer].into_iter().chain(subject.iter().copied()) {
         // A separator byte that cannot occur in UTF-8 keeps ("ab","c") and
         // ("a","bc") apart.
         for byte in part.bytes().chain(std::iter::once(0xff)) {
@@ -61,10 +63,18 @@ mod tests {
 
     #[test]
     fn ids_are_stable_and_separate_their_parts() {
-        assert_ne!(finding_id("k", &["ab", "c"]), finding_id("k", &["a", "bc"]));
-        assert_ne!(finding_id("k1", &["x"]), finding_id("k2", &["x"]));
-        // Pinned (computed independently): a change of algorithm would orphan
-        // every stored finding, so it must fail here.
-        assert_eq!(finding_id("a", &[]), "089bc907b544c769");
+        assert_ne!(
+            finding_id("k", "i", &["ab", "c"]),
+            finding_id("k", "i", &["a", "bc"])
+        );
+        assert_ne!(finding_id("k1", "i", &["x"]), finding_id("k2", "i", &["x"]));
+        // Two instances of one analyzer, the same subject: two findings.
+        assert_ne!(
+            finding_id("k", "prod", &["x"]),
+            finding_id("k", "staging", &["x"])
+        );
+        // Pinned (FNV-1a of b"a\xffx\xff", computed independently): a change
+        // of algorithm would orphan every stored finding, so it must fail here.
+        assert_eq!(finding_id("a", "x", &[]), "d2c7718192a8a294");
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod cost_rows;
 pub mod dataset;
 pub mod error;
+pub mod evidence;
 pub mod finding;
 pub mod frames;
 pub mod latency;

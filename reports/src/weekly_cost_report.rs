@@ -12,6 +12,9 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use tera::{Context, Kwargs, State, Tera};
 use vitals_core::config::{ComponentConfig, ConfigErrors};
+use vitals_core::evidence::{
+    CostAnomalyEvidence, Direction, Evidence, P95RegressionEvidence, SloEvidence,
+};
 use vitals_core::summary::{
     Comparison, CostGroup, CostSummary, CurrencyTotal, LatencyStats, LatencySummary,
     ProviderBreakdown, SloSummary, Summary,
@@ -131,7 +134,7 @@ impl Report for WeeklyCostReport {
                     anomalies: input
                         .findings
                         .iter()
-                        .filter(|f| f.kind == "cost_anomaly")
+                        .filter(|f| f.kind == CostAnomalyEvidence::KIND)
                         .filter(|f| summary.period.contains(f.first_seen.date_naive()))
                         .collect(),
                     latency: latency_summary(input),
@@ -139,7 +142,9 @@ impl Report for WeeklyCostReport {
                     latency_findings: input
                         .findings
                         .iter()
-                        .filter(|f| f.kind == "p95_regression" || f.kind == "slo")
+                        .filter(|f| {
+                            f.kind == P95RegressionEvidence::KIND || f.kind == SloEvidence::KIND
+                        })
                         .collect(),
                 };
                 serde_json::to_string_pretty(&doc)
@@ -316,10 +321,10 @@ fn latency_table(input: &ReportInput<'_>, l: &LatencySummary, max: usize) -> Tab
                 .findings
                 .iter()
                 .filter(|f| {
-                    f.kind == "p95_regression"
-                        && f.evidence["direction"] == "regression"
-                        && f.evidence["source"] == s.source.as_str()
-                        && f.service.as_deref() == Some(s.service.as_str())
+                    f.service.as_deref() == Some(s.service.as_str())
+                        && f.evidence_as::<P95RegressionEvidence>().is_some_and(|e| {
+                            e.direction == Direction::Regression && e.source == s.source
+                        })
                 })
                 .map(|f| f.title.clone())
                 .collect();
@@ -355,21 +360,19 @@ fn latency_table(input: &ReportInput<'_>, l: &LatencySummary, max: usize) -> Tab
 /// The `cost_anomaly` findings whose first day falls in the report's week,
 /// largest impact first.
 fn anomalies(input: &ReportInput<'_>, s: &CostSummary, money: Money, max: usize) -> Table<Anomaly> {
-    let mut found: Vec<&vitals_core::finding::Finding> = input
+    let mut found: Vec<(&vitals_core::finding::Finding, CostAnomalyEvidence)> = input
         .findings
         .iter()
-        .filter(|f| f.kind == "cost_anomaly")
         .filter(|f| s.period.contains(f.first_seen.date_naive()))
+        .filter_map(|f| f.evidence_as::<CostAnomalyEvidence>().map(|e| (f, e)))
         .collect();
-    let number =
-        |f: &vitals_core::finding::Finding, key: &str| f.evidence[key].as_f64().unwrap_or(0.0);
-    found.sort_by(|a, b| number(b, "impact").total_cmp(&number(a, "impact")));
+    found.sort_by(|a, b| b.1.impact.total_cmp(&a.1.impact));
     Table {
         more: found.len().saturating_sub(max),
         rows: found
             .into_iter()
             .take(max)
-            .map(|f| {
+            .map(|(f, e)| {
                 let first = f.first_seen.date_naive();
                 let last = f.last_seen.date_naive();
                 Anomaly {
@@ -386,23 +389,20 @@ fn anomalies(input: &ReportInput<'_>, s: &CostSummary, money: Money, max: usize)
                         .clone()
                         .unwrap_or_else(|| "(no service)".to_string()),
                     currency: f.currency.clone().unwrap_or_default(),
-                    actual: money.amount(number(f, "actual")),
-                    expected: money.amount(number(f, "expected")),
-                    impact: money.signed(number(f, "impact")),
-                    top: f.evidence["top_contributors"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
+                    actual: money.amount(e.actual),
+                    expected: money.amount(e.expected),
+                    impact: money.signed(e.impact),
+                    top: e
+                        .top_contributors
+                        .iter()
                         .take(3)
                         .map(|c| {
-                            let name = c["resource_id"]
-                                .as_str()
-                                .or(c["sku_id"].as_str())
+                            let name = c
+                                .resource_id
+                                .as_deref()
+                                .or(c.sku_id.as_deref())
                                 .unwrap_or("(unattributed)");
-                            format!(
-                                "{name} {}",
-                                money.signed(c["increase"].as_f64().unwrap_or(0.0))
-                            )
+                            format!("{name} {}", money.signed(c.increase))
                         })
                         .collect::<Vec<_>>()
                         .join(", "),
@@ -909,9 +909,21 @@ mod tests {
             service: Some("<b>EC2</b>".into()),
             resource_id: None,
             title: "t".into(),
-            evidence: serde_json::json!({
-                "actual": 1200.0, "expected": 400.0, "impact": 800.0,
-                "top_contributors": [{"resource_id": "i-aaa", "increase": 400.0}],
+            evidence: vitals_core::finding::Finding::evidence_json(&CostAnomalyEvidence {
+                first_day: d(day),
+                last_day: d(day) + chrono::Duration::days(1),
+                days: Vec::new(),
+                actual: 1200.0,
+                expected: 400.0,
+                impact: 800.0,
+                metric: "billed_cost".into(),
+                top_contributors: vec![vitals_core::evidence::Contributor {
+                    sku_id: None,
+                    resource_id: Some("i-aaa".into()),
+                    daily_cost: 600.0,
+                    baseline_daily_cost: 200.0,
+                    increase: 400.0,
+                }],
             }),
             monthly_savings: None,
             currency: Some("USD".into()),
@@ -978,7 +990,23 @@ mod tests {
         regression.service = Some("<i>checkout</i>".into());
         regression.title = "<i>checkout</i> P95 rose 40 %".into();
         regression.evidence =
-            serde_json::json!({"direction": "regression", "source": "logs", "metric": "p95"});
+            vitals_core::finding::Finding::evidence_json(&P95RegressionEvidence {
+                source: "logs".into(),
+                metric: vitals_core::evidence::LatencyMetric::P95,
+                direction: Direction::Regression,
+                at: d("2024-09-25").and_hms_opt(10, 0, 0).unwrap().and_utc(),
+                recovered: false,
+                recovered_at: None,
+                before: 0.2,
+                after: 0.28,
+                magnitude: 0.4,
+                p_value: 1e-6,
+                resolution_s: 3_600,
+                points: 336,
+                points_after: 100,
+                evidence_s: 360_000,
+                fresh: false,
+            });
         (
             vec![
                 Summary::Cost(Box::new(summary())),
