@@ -90,28 +90,41 @@ fn build_all<T>(
         .collect()
 }
 
-/// A report that needs an analyzer's summary must find one: the named
-/// instance, which must be of the right type, or else exactly one of the type.
+/// Every summary a report reads must be found: the named instance, which
+/// must be of the right type, or else exactly one of the type (at most one
+/// for a summary the report can do without).
 fn resolve_needs(
     report: &dyn Report,
     config: &ComponentConfig,
     analyzers: &[Box<dyn Analyzer>],
 ) -> Result<(), ConfigErrors> {
-    let (ty, named) = report.needs();
+    for need in report.needs() {
+        resolve_need(report, &need, config, analyzers)?;
+    }
+    Ok(())
+}
+
+fn resolve_need(
+    report: &dyn Report,
+    need: &vitals_reports::Need<'_>,
+    config: &ComponentConfig,
+    analyzers: &[Box<dyn Analyzer>],
+) -> Result<(), ConfigErrors> {
+    let ty = need.analyzer_type;
     let of_type: Vec<&str> = analyzers
         .iter()
         .filter(|a| a.type_name() == ty)
         .map(|a| a.name())
         .collect();
-    match named {
+    match need.instance {
         Some(name) => match analyzers.iter().find(|a| a.name() == name) {
             Some(a) if a.type_name() == ty => Ok(()),
             Some(a) => Err(config.error(
-                Some("analyzer"),
+                Some(need.key),
                 format!("analyzer `{name}` is of type `{}`, but this report needs a `{ty}`", a.type_name()),
             )),
             None => Err(config.error(
-                Some("analyzer"),
+                Some(need.key),
                 format!(
                     "no analyzer named `{name}`{}",
                     vitals_core::config::did_you_mean(name, of_type.iter().copied())
@@ -119,13 +132,14 @@ fn resolve_needs(
             )),
         },
         None if of_type.len() == 1 => Ok(()),
+        None if of_type.is_empty() && !need.required => Ok(()),
         None if of_type.is_empty() => Err(config.error(
             None,
             format!("report type `{}` needs an analyzer of type `{ty}`; add `[analyzers.NAME]` with `type = \"{ty}\"`", report.type_name()),
         )),
         None => Err(config.error(
             None,
-            format!("several `{ty}` analyzers ({}): set `analyzer` to the one to use", backticked(of_type.iter().copied())),
+            format!("several `{ty}` analyzers ({}): set `{}` to the one to use", backticked(of_type.iter().copied()), need.key),
         )),
     }
 }

@@ -150,7 +150,7 @@ pub async fn analyze(
         let selected = app
             .analyzers
             .iter()
-            .filter(|a| only.is_none_or(|d| a.dataset() == d));
+            .filter(|a| only.is_none_or(|d| a.datasets().contains(&d)));
         for analyzer in selected {
             metrics.analyzer_started(analyzer.name());
             match analyzer.analyze(&ctx) {

@@ -168,3 +168,60 @@ fn a_report_without_its_analyzer_is_a_config_error() {
         run.stderr
     );
 }
+
+/// Every summary a report reads is declared and checked at load time: an
+/// optional one may be absent, but two of a type need the report to say
+/// which, and a named one must exist and be of the right type.
+#[test]
+fn a_report_names_its_latency_analyzer_when_there_are_two() {
+    let ws = Workspace::new();
+    let config = |extra: &str| {
+        format!(
+            "[analyzers.cost]\ntype = \"cost_summary\"\n\
+             [analyzers.api]\ntype = \"latency_summary\"\n\
+             [analyzers.batch]\ntype = \"latency_summary\"\n\
+             [analyzers.slo]\ntype = \"slo\"\n\
+             [reports.weekly]\ntype = \"weekly_cost_report\"\n{extra}"
+        )
+    };
+    ws.write("config.toml", &config(""));
+    let run = ws.run(&["check"]);
+    run.code(2);
+    assert!(
+        run.stderr.contains(
+            "several `latency_summary` analyzers (`api`, `batch`): set `latency_analyzer`"
+        ),
+        "{}",
+        run.stderr
+    );
+    ws.write("config.toml", &config("latency_analyzer = \"api\"\n"));
+    ws.run(&["check"]).success();
+    ws.write("config.toml", &config("latency_analyzer = \"apii\"\n"));
+    let run = ws.run(&["check"]);
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("`reports.weekly.latency_analyzer`: no analyzer named `apii`")
+            && run.stderr.contains("`api`"),
+        "{}",
+        run.stderr
+    );
+    ws.write(
+        "config.toml",
+        &config("latency_analyzer = \"api\"\nslo_analyzer = \"cost\"\n"),
+    );
+    let run = ws.run(&["check"]);
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("analyzer `cost` is of type `cost_summary`, but this report needs a `slo`"),
+        "{}",
+        run.stderr
+    );
+    // Without any latency analyzer the report is valid: no latency section.
+    ws.write(
+        "config.toml",
+        "[analyzers.cost]\ntype = \"cost_summary\"\n[reports.weekly]\ntype = \"weekly_cost_report\"\n",
+    );
+    ws.run(&["check"]).success();
+}

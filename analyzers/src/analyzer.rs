@@ -51,9 +51,10 @@ pub trait Analyzer: Send + Sync + fmt::Debug {
     /// The registry type, which is also the `kind` of its findings.
     fn type_name(&self) -> &'static str;
 
-    /// The dataset it reads, so that a refresh of one dataset's figures
-    /// runs only the analyzers that read it.
-    fn dataset(&self) -> Dataset;
+    /// The datasets it reads (savings analyzers join cost with inventory
+    /// and utilization), so that a refresh of one dataset's figures runs
+    /// only the analyzers that read it.
+    fn datasets(&self) -> &'static [Dataset];
 
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError>;
 }

@@ -280,8 +280,8 @@ impl Analyzer for CostAnomaly {
         "cost_anomaly"
     }
 
-    fn dataset(&self) -> Dataset {
-        Dataset::Cost
+    fn datasets(&self) -> &'static [Dataset] {
+        &[Dataset::Cost]
     }
 
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError> {

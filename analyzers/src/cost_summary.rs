@@ -84,8 +84,8 @@ impl Analyzer for CostSummaryAnalyzer {
         "cost_summary"
     }
 
-    fn dataset(&self) -> Dataset {
-        Dataset::Cost
+    fn datasets(&self) -> &'static [Dataset] {
+        &[Dataset::Cost]
     }
 
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError> {

@@ -97,8 +97,8 @@ impl Analyzer for LatencySummaryAnalyzer {
         "latency_summary"
     }
 
-    fn dataset(&self) -> Dataset {
-        Dataset::Latency
+    fn datasets(&self) -> &'static [Dataset] {
+        &[Dataset::Latency]
     }
 
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError> {

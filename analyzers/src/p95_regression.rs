@@ -346,8 +346,8 @@ impl Analyzer for P95Regression {
         "p95_regression"
     }
 
-    fn dataset(&self) -> Dataset {
-        Dataset::Latency
+    fn datasets(&self) -> &'static [Dataset] {
+        &[Dataset::Latency]
     }
 
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError> {

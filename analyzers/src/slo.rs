@@ -294,8 +294,8 @@ impl Analyzer for Slo {
         "slo"
     }
 
-    fn dataset(&self) -> Dataset {
-        Dataset::Latency
+    fn datasets(&self) -> &'static [Dataset] {
+        &[Dataset::Latency]
     }
 
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError> {

@@ -10,4 +10,4 @@ mod weekly_cost_report;
 
 pub use error::ReportError;
 pub use format::Format;
-pub use report::{Report, ReportInput, write_atomically};
+pub use report::{Need, Report, ReportInput, write_atomically};

@@ -21,6 +21,18 @@ pub struct ReportInput<'a> {
     pub generated_at: DateTime<Utc>,
 }
 
+/// A summary a report reads: from an analyzer of `analyzer_type`, the
+/// configured `instance` if one was given, else the only one of the type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Need<'a> {
+    pub analyzer_type: &'static str,
+    pub instance: Option<&'a str>,
+    /// `false`: the report leaves its section out without one.
+    pub required: bool,
+    /// The report's config key naming the instance, for error messages.
+    pub key: &'static str,
+}
+
 /// A report: typed summaries in, documents out.
 pub trait Report: Send + Sync + fmt::Debug {
     /// The instance's name (its config key), used on the command line.
@@ -34,9 +46,8 @@ pub trait Report: Send + Sync + fmt::Debug {
     /// Where a scheduled run writes its files.
     fn out_dir(&self) -> &Path;
 
-    /// The analyzer type whose summary the report needs, and the configured
-    /// instance name if one was given (else the only instance of that type).
-    fn needs(&self) -> (&'static str, Option<&str>);
+    /// Every summary the report reads, checked when the config is loaded.
+    fn needs(&self) -> Vec<Need<'_>>;
 
     /// The file name (without extension) for a week.
     fn file_stem(&self, week: Week) -> String {

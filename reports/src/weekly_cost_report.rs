@@ -23,7 +23,7 @@ use vitals_core::summary::{
 use crate::chart::{self, PALETTE};
 use crate::error::ReportError;
 use crate::format::Format;
-use crate::report::{Report, ReportInput};
+use crate::report::{Need, Report, ReportInput};
 
 const HTML: &str = include_str!("../templates/weekly_cost_report.html");
 const MARKDOWN: &str = include_str!("../templates/weekly_cost_report.md");
@@ -48,6 +48,12 @@ struct WeeklyCostReportConfig {
     /// The `cost_summary` analyzer to take figures from; may be left out
     /// when there is exactly one.
     analyzer: Option<String>,
+    /// The `latency_summary` analyzer of the latency section; may be left
+    /// out when there is at most one (none: no latency section).
+    latency_analyzer: Option<String>,
+    /// The `slo` analyzer of the SLO column; may be left out when there is
+    /// at most one.
+    slo_analyzer: Option<String>,
     /// The report's heading. Default `Weekly cost report`.
     #[serde(default = "default_title")]
     title: String,
@@ -112,8 +118,27 @@ impl Report for WeeklyCostReport {
         &self.out_dir
     }
 
-    fn needs(&self) -> (&'static str, Option<&str>) {
-        ("cost_summary", self.config.analyzer.as_deref())
+    fn needs(&self) -> Vec<Need<'_>> {
+        vec![
+            Need {
+                analyzer_type: "cost_summary",
+                instance: self.config.analyzer.as_deref(),
+                required: true,
+                key: "analyzer",
+            },
+            Need {
+                analyzer_type: "latency_summary",
+                instance: self.config.latency_analyzer.as_deref(),
+                required: false,
+                key: "latency_analyzer",
+            },
+            Need {
+                analyzer_type: "slo",
+                instance: self.config.slo_analyzer.as_deref(),
+                required: false,
+                key: "slo_analyzer",
+            },
+        ]
     }
 
     fn render(&self, input: &ReportInput<'_>, format: Format) -> Result<String, ReportError> {
@@ -137,8 +162,8 @@ impl Report for WeeklyCostReport {
                         .filter(|f| f.kind == CostAnomalyEvidence::KIND)
                         .filter(|f| summary.period.contains(f.first_seen.date_naive()))
                         .collect(),
-                    latency: latency_summary(input),
-                    slo: slo_summary(input),
+                    latency: latency_summary(input, self.config.latency_analyzer.as_deref()),
+                    slo: slo_summary(input, self.config.slo_analyzer.as_deref()),
                     latency_findings: input
                         .findings
                         .iter()
@@ -262,29 +287,46 @@ impl WeeklyCostReport {
             }),
             charts: if charts { daily_charts(s) } else { Vec::new() },
             anomalies: anomalies(input, s, money, max),
-            latency: latency_summary(input).map(|l| latency_table(input, l, max)),
+            latency: latency_summary(input, self.config.latency_analyzer.as_deref()).map(|l| {
+                latency_table(
+                    input,
+                    l,
+                    slo_summary(input, self.config.slo_analyzer.as_deref()),
+                    max,
+                )
+            }),
         }
     }
 }
 
-fn latency_summary<'a>(input: &ReportInput<'a>) -> Option<&'a LatencySummary> {
+/// The latency summary of the configured `latency_analyzer`, else the only
+/// one (the config check allows no more without a name).
+fn latency_summary<'a>(
+    input: &ReportInput<'a>,
+    wanted: Option<&str>,
+) -> Option<&'a LatencySummary> {
     input.summaries.iter().find_map(|s| match s {
-        Summary::Latency(l) => Some(l.as_ref()),
-        Summary::Cost(_) | Summary::Slo(_) => None,
+        Summary::Latency(l) if wanted.is_none_or(|w| w == l.analyzer) => Some(l.as_ref()),
+        _ => None,
     })
 }
 
-fn slo_summary<'a>(input: &ReportInput<'a>) -> Option<&'a SloSummary> {
+/// The `slo` summary of the configured `slo_analyzer`, else the only one.
+fn slo_summary<'a>(input: &ReportInput<'a>, wanted: Option<&str>) -> Option<&'a SloSummary> {
     input.summaries.iter().find_map(|s| match s {
-        Summary::Slo(slo) => Some(slo.as_ref()),
-        Summary::Cost(_) | Summary::Latency(_) => None,
+        Summary::Slo(slo) if wanted.is_none_or(|w| w == slo.analyzer) => Some(slo.as_ref()),
+        _ => None,
     })
 }
 
 /// Per source and service over the week: requests, error rate, P95, Apdex
 /// and band, SLO verdict and regressions; busiest first.
-fn latency_table(input: &ReportInput<'_>, l: &LatencySummary, max: usize) -> Table<ServiceLatency> {
-    let slo = slo_summary(input);
+fn latency_table(
+    input: &ReportInput<'_>,
+    l: &LatencySummary,
+    slo: Option<&SloSummary>,
+    max: usize,
+) -> Table<ServiceLatency> {
     let mut services: Vec<&LatencyStats> = l
         .period_stats
         .iter()
