@@ -8,9 +8,52 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_costexplorer::config::http::HttpResponse;
 use aws_sdk_costexplorer::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::config::SharedCredentialsProvider;
+use serde::Deserialize;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 
-/// The connection settings every AWS collector's config carries.
+/// The AWS connection keys every AWS component's table has, declared once:
+/// each reads them with `ComponentConfig::parse_shared::<AwsConnection, _>`
+/// beside its own keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConnection {
+    /// The region of the API or bucket. Default `us-east-1` (where Cost
+    /// Explorer lives).
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// A named profile of the shared AWS config files, instead of the
+    /// standard credential chain.
+    pub profile: Option<String>,
+    /// A role to assume (with the credentials found) before calling AWS.
+    pub role_arn: Option<String>,
+    /// Override of the service endpoint (tests, VPC endpoints).
+    pub endpoint_url: Option<String>,
+    /// Attempts per API call, the first included (throttling, 5xx,
+    /// timeouts). Default 5.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+impl AwsConnection {
+    /// Checks what needs no I/O: the attempts and the endpoint's form.
+    pub fn check(&self, config: &ComponentConfig) -> Result<(), ConfigErrors> {
+        check(config, self.endpoint_url.as_deref(), self.max_attempts)
+    }
+
+    /// The SDK settings of the component `name`.
+    pub fn settings(&self, name: &str) -> AwsSettings {
+        AwsSettings {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            role_arn: self.role_arn.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            max_attempts: self.max_attempts,
+            session_name: format!("vitals-{name}"),
+        }
+    }
+}
+
+/// The connection settings the SDK is loaded with.
 #[derive(Debug, Clone)]
 pub struct AwsSettings {
     pub region: String,

@@ -27,7 +27,7 @@ use vitals_core::Dataset;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 use vitals_core::period::DayRange;
 
-use crate::aws::{self, AwsFailure, AwsSettings};
+use crate::aws::{self, AwsFailure};
 use crate::collector::{Batches, CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
 use vitals_core::cost_rows::{CostFrameBuilder, CostRow};
@@ -43,27 +43,14 @@ const MAX_PAGES: usize = 10_000;
 /// `[collectors.NAME] type = "aws_cost_explorer"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// Beside these, the AWS connection keys of [`aws::AwsConnection`].
 struct AwsCostExplorerConfig {
-    /// Override of the Cost Explorer endpoint (tests, VPC endpoints).
-    endpoint_url: Option<String>,
-    /// Region of the API; Cost Explorer lives in `us-east-1`. Default `us-east-1`.
-    #[serde(default = "aws::default_region")]
-    region: String,
-    /// A named profile of the shared AWS config files, instead of the
-    /// standard credential chain.
-    profile: Option<String>,
-    /// A role to assume (with the credentials found) before calling the API.
-    role_arn: Option<String>,
     /// Group by this cost allocation tag instead of the linked account.
     tag_key: Option<String>,
     /// Complete days, ending yesterday (UTC), that each run re-collects and
     /// replaces. Default 3.
     #[serde(default = "default_lookback_days")]
     lookback_days: u32,
-    /// Attempts per API call, the first included (throttling, 5xx, timeouts).
-    /// Default 5.
-    #[serde(default = "aws::default_max_attempts")]
-    max_attempts: u32,
 }
 
 fn default_lookback_days() -> u32 {
@@ -74,14 +61,16 @@ fn default_lookback_days() -> u32 {
 pub struct AwsCostExplorer {
     name: String,
     config: AwsCostExplorerConfig,
+    aws: aws::AwsConnection,
 }
 
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
-    let parsed: AwsCostExplorerConfig = config.parse()?;
+    let (connection, parsed): (aws::AwsConnection, AwsCostExplorerConfig) =
+        config.parse_shared()?;
     if !(1..=365).contains(&parsed.lookback_days) {
         return Err(config.error(Some("lookback_days"), "must be between 1 and 365"));
     }
-    aws::check(config, parsed.endpoint_url.as_deref(), parsed.max_attempts)?;
+    connection.check(config)?;
     if parsed
         .tag_key
         .as_deref()
@@ -92,6 +81,7 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
     Ok(Box::new(AwsCostExplorer {
         name: config.name.clone(),
         config: parsed,
+        aws: connection,
     }))
 }
 
@@ -232,15 +222,7 @@ impl AwsCostExplorer {
     }
 
     async fn client(&self) -> aws_sdk_costexplorer::Client {
-        let c = &self.config;
-        let settings = AwsSettings {
-            region: c.region.clone(),
-            profile: c.profile.clone(),
-            role_arn: c.role_arn.clone(),
-            endpoint_url: c.endpoint_url.clone(),
-            max_attempts: c.max_attempts,
-            session_name: format!("vitals-{}", self.name),
-        };
+        let settings = self.aws.settings(&self.name);
         aws_sdk_costexplorer::Client::new(&settings.sdk_config().await)
     }
 }
@@ -574,9 +556,11 @@ mod tests {
             "type = \"aws_cost_explorer\"\nlookback_days = 3",
         )
         .unwrap();
+        let (aws, config) = cfg.parse_shared().unwrap();
         let c = AwsCostExplorer {
             name: "ce".into(),
-            config: cfg.parse().unwrap(),
+            config,
+            aws,
         };
         let w = |since: Option<&str>, until: Option<&str>| CollectWindow {
             since: since.map(d),
@@ -609,6 +593,36 @@ mod tests {
         assert!(
             err.contains("`collectors.ce.endpoint_url`: `localhost:5000` is not an http(s) URL"),
             "{err}"
+        );
+        // The shared AWS keys and the collector's own are checked together:
+        // a bad value of each is reported, and a misspelt key is told of
+        // the shared keys too.
+        let cfg = ComponentConfig::from_toml(
+            ComponentKind::Collector,
+            "ce",
+            "type = \"aws_cost_explorer\"\nmax_attempts = \"five\"\nlookback_days = \"x\"\nregoin = \"eu-west-1\"",
+        )
+        .unwrap();
+        let err = build(&cfg).unwrap_err().to_string();
+        for expected in [
+            "`collectors.ce.max_attempts`",
+            "`collectors.ce.lookback_days`",
+            "`collectors.ce.regoin`: unknown key",
+            "did you mean `region`",
+        ] {
+            assert!(err.contains(expected), "{expected} not in {err}");
+        }
+        let (aws, own): (aws::AwsConnection, AwsCostExplorerConfig) = ComponentConfig::from_toml(
+            ComponentKind::Collector,
+            "ce",
+            "type = \"aws_cost_explorer\"\nregion = \"eu-west-1\"\nlookback_days = 7",
+        )
+        .unwrap()
+        .parse_shared()
+        .unwrap();
+        assert_eq!(
+            (aws.region.as_str(), aws.max_attempts, own.lookback_days),
+            ("eu-west-1", 5, 7)
         );
     }
 }

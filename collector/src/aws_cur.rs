@@ -57,18 +57,6 @@ struct AwsCurConfig {
     /// it the run fails. Default `0.01` (1 %).
     #[serde(default = "default_max_bad_row_fraction")]
     max_bad_row_fraction: f64,
-    /// Override of the S3 endpoint (tests, VPC endpoints).
-    endpoint_url: Option<String>,
-    /// The bucket's region. Default `us-east-1`.
-    #[serde(default = "aws::default_region")]
-    region: String,
-    /// A named profile of the shared AWS config files.
-    profile: Option<String>,
-    /// A role to assume before reading.
-    role_arn: Option<String>,
-    /// Attempts per S3 request, the first included. Default 5.
-    #[serde(default = "aws::default_max_attempts")]
-    max_attempts: u32,
 }
 
 fn default_billing_periods() -> u32 {
@@ -109,7 +97,7 @@ fn month_end(first: NaiveDate) -> NaiveDate {
 impl AwsCur {
     /// Checks the config (no I/O).
     fn new(config: &ComponentConfig) -> Result<AwsCur, ConfigErrors> {
-        let c: AwsCurConfig = config.parse()?;
+        let (connection, c): (aws::AwsConnection, AwsCurConfig) = config.parse_shared()?;
         let export = match RemotePath::parse(&c.path) {
             Ok(Some(p)) if p.scheme == Scheme::S3 => p,
             Ok(_) => {
@@ -139,18 +127,11 @@ impl AwsCur {
         if !(0.0..=1.0).contains(&c.max_bad_row_fraction) {
             return Err(config.error(Some("max_bad_row_fraction"), "must be between 0 and 1"));
         }
-        aws::check(config, c.endpoint_url.as_deref(), c.max_attempts)?;
+        connection.check(config)?;
         Ok(AwsCur {
             name: config.name.clone(),
             export,
-            settings: AwsSettings {
-                region: c.region,
-                profile: c.profile,
-                role_arn: c.role_arn,
-                endpoint_url: c.endpoint_url,
-                max_attempts: c.max_attempts,
-                session_name: format!("vitals-{}", config.name),
-            },
+            settings: connection.settings(&config.name),
             billing_periods: c.billing_periods,
             max_bad_row_fraction: c.max_bad_row_fraction,
         })

@@ -133,6 +133,44 @@ impl ComponentConfig {
         )
     }
 
+    /// Parses the keys a group of component types shares, declared once in
+    /// `S` (the AWS connection, say), and the component's own keys in `T`,
+    /// from the one table. A key of neither is unknown, and the hint lists
+    /// both sets.
+    pub fn parse_shared<S: DeserializeOwned, T: DeserializeOwned>(
+        &self,
+    ) -> Result<(S, T), ConfigErrors> {
+        let what = format!("{} type `{}`", self.kind, self.type_name);
+        let shared_keys = struct_fields::<S>();
+        let mut shared = self.table.clone();
+        let mut own = self.table.clone();
+        for (key, _) in self.table.iter() {
+            if shared_keys.contains(&key.get_ref().as_ref()) {
+                own.remove(key.get_ref().as_ref());
+            } else {
+                shared.remove(key.get_ref().as_ref());
+            }
+        }
+        let path = self.key_path();
+        let s = parse_table_knowing(&path, &what, &shared, self.span.clone(), &self.source, &[]);
+        let t = parse_table_knowing(
+            &path,
+            &what,
+            &own,
+            self.span.clone(),
+            &self.source,
+            shared_keys,
+        );
+        match (s, t) {
+            (Ok(s), Ok(t)) => Ok((s, t)),
+            (Err(mut a), Err(b)) => {
+                a.extend(b);
+                Err(a)
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        }
+    }
+
     /// An error about this component, placed at `key` (or at the table).
     pub fn error(&self, key: Option<&str>, message: impl Into<String>) -> ConfigErrors {
         let span = key
@@ -202,16 +240,30 @@ pub(crate) fn parse_table<T: DeserializeOwned>(
     span: Range<usize>,
     source: &SourceText,
 ) -> Result<T, ConfigErrors> {
+    parse_table_knowing(key_path, what, table, span, source, &[])
+}
+
+/// [`parse_table`], with `also_known` keys (parsed elsewhere) listed in the
+/// hint for an unknown key.
+fn parse_table_knowing<T: DeserializeOwned>(
+    key_path: &str,
+    what: &str,
+    table: &DeTable<'static>,
+    span: Range<usize>,
+    source: &SourceText,
+    also_known: &[&'static str],
+) -> Result<T, ConfigErrors> {
     let fields = struct_fields::<T>();
+    let all_keys: Vec<&'static str> = fields.iter().chain(also_known).copied().collect();
     let mut errors = ConfigErrors::new(source.path());
     let mut remaining = table.clone();
     for (key, _) in table
         .iter()
         .filter(|(k, _)| !fields.contains(&k.get_ref().as_ref()))
     {
-        let hint = did_you_mean(key.get_ref(), fields.iter().copied());
+        let hint = did_you_mean(key.get_ref(), all_keys.iter().copied());
         let known = if hint.is_empty() {
-            format!("; known keys: {}", backticked(fields.iter().copied()))
+            format!("; known keys: {}", backticked(all_keys.iter().copied()))
         } else {
             String::new()
         };
