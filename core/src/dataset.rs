@@ -110,7 +110,11 @@ const LATENCY: &[ColumnSpec] = &[
     col("source", Str, false),
 ];
 
-/// Inventory: one row per resource per snapshot (`ts`).
+/// Inventory: one row per resource per snapshot (`ts`). `resource_type` is
+/// `instance`, `volume`, `address`, `load_balancer`, `bucket`, ...; the
+/// typed columns after `tags` hold what the savings rules read, and
+/// `attributes` (a JSON object) the rest of a resource's kind (a load
+/// balancer's target groups and their health, say).
 const INVENTORY: &[ColumnSpec] = &[
     col("ts", Datetime, false),
     col("provider", Str, false),
@@ -125,6 +129,36 @@ const INVENTORY: &[ColumnSpec] = &[
     col("group", Str, true),
     col("launched_at", Datetime, true),
     col("tags", Str, true),
+    // Instances: `linux`, `windows`, ...; `default`, `dedicated`, `host`.
+    col("platform", Str, true),
+    col("tenancy", Str, true),
+    // Volumes: `gp3`, `io2`, ...; size and provisioned IOPS; a boot volume
+    // is never an unattached-volume finding.
+    col("volume_type", Str, true),
+    col("size_gib", Float64, true),
+    col("iops", Float64, true),
+    col("boot", Boolean, true),
+    col("attributes", Str, true),
+    col("source", Str, false),
+];
+
+/// Prices: one row per (time read, provider, region, type, purchase option,
+/// zone): the hourly price and where it came from.
+const PRICES: &[ColumnSpec] = &[
+    col("ts", Datetime, false),
+    col("provider", Str, false),
+    col("region_id", Str, false),
+    // Spot prices are per availability zone; others have none.
+    col("availability_zone", Str, true),
+    col("instance_type", Str, false),
+    // `on_demand`, `spot`, or a commitment (`ri_1y_no_upfront`, ...).
+    col("purchase_option", Str, false),
+    col("operating_system", Str, false),
+    col("price_per_hour", Float64, false),
+    col("currency", Str, false),
+    // The API or file the price was read from (`pricing:GetProducts`,
+    // `ec2:DescribeSpotPriceHistory`, an offer file's URL).
+    col("price_source", Str, false),
     col("source", Str, false),
 ];
 
@@ -165,15 +199,17 @@ pub enum Dataset {
     Latency,
     Inventory,
     Utilization,
+    Prices,
     Findings,
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 5] = [
+    pub const ALL: [Dataset; 6] = [
         Dataset::Cost,
         Dataset::Latency,
         Dataset::Inventory,
         Dataset::Utilization,
+        Dataset::Prices,
         Dataset::Findings,
     ];
 
@@ -184,6 +220,7 @@ impl Dataset {
             Dataset::Latency => "latency",
             Dataset::Inventory => "inventory",
             Dataset::Utilization => "utilization",
+            Dataset::Prices => "prices",
             Dataset::Findings => "findings",
         }
     }
@@ -194,6 +231,7 @@ impl Dataset {
             Dataset::Latency => LATENCY,
             Dataset::Inventory => INVENTORY,
             Dataset::Utilization => UTILIZATION,
+            Dataset::Prices => PRICES,
             Dataset::Findings => FINDINGS,
         }
     }
@@ -202,7 +240,7 @@ impl Dataset {
     pub fn time_column(self) -> &'static str {
         match self {
             Dataset::Cost => "charge_period_start",
-            Dataset::Latency | Dataset::Inventory | Dataset::Utilization => "ts",
+            Dataset::Latency | Dataset::Inventory | Dataset::Utilization | Dataset::Prices => "ts",
             Dataset::Findings => "last_seen",
         }
     }
