@@ -269,10 +269,13 @@ def daemon(args, work, env):
                 body = r.read()
             times.append(time.monotonic() - t)
         series = sum(1 for l in body.decode().splitlines() if l and not l.startswith("#"))
+        with open(f"/proc/{proc.pid}/status") as f:
+            after = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
         times.sort()
         print(f"  daemon on the sample: idle RSS {rss:.0f} MiB after its first cycle "
               f"(heap and other anonymous {status['RssAnon']:.0f} MiB, its binary's pages {status['RssFile']:.0f} MiB); /metrics "
-              f"({series} series) p50 {times[100] * 1e3:.2f} ms, p99 {times[197] * 1e3:.2f} ms over 200 requests")
+              f"({series} series) p50 {times[100] * 1e3:.2f} ms, p99 {times[197] * 1e3:.2f} ms over 200 requests, "
+              f"after which it holds {after:.0f} MiB")
     finally:
         proc.terminate()
         proc.wait()
