@@ -191,12 +191,7 @@ impl P95Regression {
         points: usize,
         now: DateTime<Utc>,
     ) -> Finding {
-        // P95 up is worse; Apdex down is worse.
-        let worse = if metric == "p95" {
-            cp.magnitude > 0.0
-        } else {
-            cp.magnitude < 0.0
-        };
+        let worse = is_worse(metric, cp.magnitude);
         let direction = if worse { "regression" } else { "improvement" };
         let severity = match (worse, cp.magnitude.abs() >= 0.5, recovered_at_s) {
             (false, _, _) => Severity::Info,
@@ -292,13 +287,7 @@ impl P95Regression {
         now: DateTime<Utc>,
         out: &mut Vec<Finding>,
     ) {
-        let worse = |c: &ChangePoint| {
-            if metric == "p95" {
-                c.magnitude > 0.0
-            } else {
-                c.magnitude < 0.0
-            }
-        };
+        let worse = |c: &ChangePoint| is_worse(metric, c.magnitude);
         let mut i = 0;
         while i < cps.len() {
             let cp = &cps[i];
@@ -325,6 +314,16 @@ impl P95Regression {
             }
             i += if back.is_some() { 2 } else { 1 };
         }
+    }
+}
+
+/// Whether a change of `magnitude` in `metric` is bad for users: P95 up,
+/// Apdex down.
+fn is_worse(metric: &str, magnitude: f64) -> bool {
+    if metric == "p95" {
+        magnitude > 0.0
+    } else {
+        magnitude < 0.0
     }
 }
 
