@@ -164,14 +164,14 @@ async fn refresh_latency_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
     };
     let summary = analysis.summaries.iter().find_map(|s| match s {
         Summary::Latency(l) => Some(l.as_ref()),
-        Summary::Cost(_) | Summary::Slo(_) => None,
+        _ => None,
     });
     if let Some(summary) = summary {
         metrics.set_latency(summary, latest, &analysis.findings);
     }
     let slo = analysis.summaries.iter().find_map(|s| match s {
         Summary::Slo(slo) => Some(slo.as_ref()),
-        Summary::Cost(_) | Summary::Latency(_) => None,
+        _ => None,
     });
     if let Some(slo) = slo {
         metrics.set_slo(slo, latest);
@@ -199,7 +199,7 @@ async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
     let first_cost = |s: &[Summary]| {
         s.iter().find_map(|s| match s {
             Summary::Cost(c) => Some(c.as_ref().clone()),
-            Summary::Latency(_) | Summary::Slo(_) => None,
+            _ => None,
         })
     };
     if let Some(w) = first_cost(&week_analysis.summaries) {

@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use vitals_core::finding::Finding;
-use vitals_core::summary::{CostGroup, LatencyStats, LatencySummary, SloSummary, Summary};
+use vitals_core::summary::{
+    CostGroup, LatencyStats, LatencySummary, SavingsCoverage, SloSummary, Summary,
+};
 
 pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
     let mut out = String::new();
@@ -65,6 +67,22 @@ pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
             }
             Summary::Latency(l) => latency(&mut out, l),
             Summary::Slo(slo) => slo_text(&mut out, slo),
+            Summary::Savings(c) => coverage(&mut out, c),
+        }
+    }
+    let by_kind = vitals_core::savings::savings_by(findings, |f| Some(f.kind.clone()));
+    if !by_kind.is_empty() {
+        let _ = writeln!(out, "monthly savings (each resource counted once):");
+        for l in &by_kind {
+            let _ = writeln!(
+                out,
+                "  {:<16} {:<8} {:>12.2} {}  ({} finding(s))",
+                l.key.as_deref().unwrap_or("-"),
+                l.provider.as_deref().unwrap_or("-"),
+                l.monthly,
+                l.currency,
+                l.findings
+            );
         }
     }
     if !findings.is_empty() {
@@ -74,6 +92,24 @@ pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
         }
     }
     out
+}
+
+fn coverage(out: &mut String, c: &SavingsCoverage) {
+    let _ = writeln!(
+        out,
+        "savings `{}` ({}): {} judged",
+        c.analyzer, c.finding_kind, c.judged
+    );
+    let lists = [
+        ("too little data", &c.insufficient_data),
+        ("not in the catalog", &c.unknown_types),
+        ("no price or billed cost", &c.unpriced),
+    ];
+    for (what, ids) in lists {
+        if !ids.is_empty() {
+            let _ = writeln!(out, "  {what}: {}", ids.join(", "));
+        }
+    }
 }
 
 fn section(out: &mut String, title: &str, groups: &[CostGroup]) {

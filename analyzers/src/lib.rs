@@ -6,10 +6,16 @@ pub mod changepoint;
 pub mod cost_anomaly;
 mod cost_summary;
 mod error;
+mod fleet;
+pub mod idle_resource;
 pub mod latency_summary;
 pub mod p95_regression;
 pub mod registry;
+pub mod rightsizing;
+#[cfg(test)]
+mod savings_tests;
 pub mod slo;
+mod spot_candidate;
 /// Seeded noise for synthetic evaluation series (tests, benchmarks).
 #[doc(hidden)]
 pub mod test_rng;

@@ -6,7 +6,10 @@ use vitals_core::config::{
 };
 
 use crate::analyzer::Analyzer;
-use crate::{cost_anomaly, cost_summary, latency_summary, p95_regression, slo};
+use crate::{
+    cost_anomaly, cost_summary, idle_resource, latency_summary, p95_regression, rightsizing, slo,
+    spot_candidate,
+};
 
 const REGISTRY: &[(&str, Build<Box<dyn Analyzer>>)] = &[
     ("cost_summary", cost_summary::build),
@@ -14,6 +17,9 @@ const REGISTRY: &[(&str, Build<Box<dyn Analyzer>>)] = &[
     ("latency_summary", latency_summary::build),
     ("p95_regression", p95_regression::build),
     ("slo", slo::build),
+    ("idle_resource", idle_resource::build),
+    ("rightsizing", rightsizing::build),
+    ("spot_candidate", spot_candidate::build),
 ];
 
 /// The known analyzer types, in registry order.

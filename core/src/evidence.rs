@@ -173,6 +173,170 @@ pub struct BurnEvidence {
     pub error_rate_objective: f64,
 }
 
+/// How a finding's monthly saving was computed, so that a person can check it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Saving {
+    /// Per month (730 hours), in `currency`. Negative for a cost increase
+    /// (an under-provisioned instance).
+    pub monthly: f64,
+    pub currency: String,
+    pub basis: SavingBasis,
+    /// The resource's own cost per month before the change: its billed
+    /// cost scaled to 730 hours, or its hourly price × 730.
+    pub current_monthly: f64,
+    /// The share of `current_monthly` saved: 1 for a resource removed,
+    /// `1 - proposed / current` for a cheaper type or purchase option.
+    pub fraction: f64,
+    /// Where `fraction` came from: `removed`, the two prices, or the two
+    /// sizes' normalization factors.
+    pub fraction_from: String,
+    /// Billed basis: the days of cost read and their total.
+    pub billed_days: Option<u32>,
+    pub billed_cost: Option<f64>,
+    /// Price basis, and the prices a fraction rests on.
+    pub price_per_hour: Option<f64>,
+    pub proposed_price_per_hour: Option<f64>,
+    pub price_source: Option<String>,
+}
+
+/// What a saving is computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SavingBasis {
+    /// The resource's own cost in the cost dataset (resource-level
+    /// billing), effective (amortized) cost.
+    BilledCost,
+    /// The price of what it is (from `prices`, or a list price the
+    /// analyzer's config names), × 730 hours.
+    Price,
+}
+
+/// `idle_resource`: a resource that bills but does no work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdleResourceEvidence {
+    /// `instance`, `volume`, `address`, `load_balancer`.
+    pub resource_type: String,
+    pub reason: IdleReason,
+    pub region_id: Option<String>,
+    pub instance_type: Option<String>,
+    /// The rule, with its thresholds, in words.
+    pub rule: String,
+    /// Days with data in the lookback, and how many of them were low.
+    pub days_with_data: u32,
+    pub days_low: u32,
+    /// The judged days' figures, oldest first (instances, volumes and load
+    /// balancers judged by their metrics).
+    pub days: Vec<IdleDay>,
+    /// Volumes still billing for a stopped instance.
+    pub volumes: Vec<String>,
+    pub saving: Saving,
+}
+
+impl Evidence for IdleResourceEvidence {
+    const KIND: &'static str = "idle_resource";
+}
+
+/// Why a resource is idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdleReason {
+    /// An instance with low CPU and network on enough days.
+    LowUtilization,
+    /// A stopped instance whose volumes still bill.
+    StoppedWithVolumes,
+    /// A volume attached to nothing.
+    Unattached,
+    /// A volume with next to no I/O.
+    LowIops,
+    /// An Elastic IP not associated with a running instance.
+    Unassociated,
+    /// A load balancer with no healthy targets.
+    NoHealthyTargets,
+    /// A load balancer with next to no requests.
+    LowRequests,
+}
+
+/// One judged day of an idle resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdleDay {
+    pub day: NaiveDate,
+    /// Instances: mean CPU (percent) and network in + out (bytes).
+    pub cpu_percent: Option<f64>,
+    pub network_bytes: Option<f64>,
+    /// Volumes: mean read + write operations per second.
+    pub iops: Option<f64>,
+    /// Load balancers: requests.
+    pub requests: Option<f64>,
+    pub low: bool,
+}
+
+/// `rightsizing`: an instance (or an Auto Scaling group's instances) whose
+/// type is too large or too small for what it uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RightsizingEvidence {
+    pub verdict: SizingVerdict,
+    /// The Auto Scaling group judged as one, and its instances.
+    pub group: Option<String>,
+    pub instances: Vec<String>,
+    pub region_id: Option<String>,
+    pub current_type: String,
+    pub proposed_type: String,
+    pub current_vcpu: u32,
+    pub proposed_vcpu: u32,
+    pub current_memory_gib: f64,
+    pub proposed_memory_gib: f64,
+    /// Hours of CPU data in the lookback.
+    pub hours: u32,
+    /// The percentile of hourly maximum CPU judged (99.5) and its value.
+    pub percentile: f64,
+    pub cpu_percentile_percent: f64,
+    /// vCPUs needed: the percentile × current vCPUs × (1 + headroom).
+    pub cpu_need_vcpu: f64,
+    /// Memory was judged (the agent's metric exists); else the proposed
+    /// type has at least the current memory.
+    pub memory_considered: bool,
+    pub memory_percentile_percent: Option<f64>,
+    pub memory_need_gib: f64,
+    pub headroom: f64,
+    /// `same_family`, `newer_generation` or `other_family`.
+    pub choice: String,
+    pub saving: Saving,
+}
+
+impl Evidence for RightsizingEvidence {
+    const KIND: &'static str = "rightsizing";
+}
+
+/// Compute Optimizer's findings, less `optimized` (which is not one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SizingVerdict {
+    OverProvisioned,
+    UnderProvisioned,
+}
+
+/// `spot_candidate`: on-demand capacity that could run as spot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpotCandidateEvidence {
+    /// `auto_scaling_group` or `tagged` (`tag` says which).
+    pub reason: String,
+    pub group: Option<String>,
+    pub group_size: Option<u32>,
+    pub tag: Option<String>,
+    pub region_id: Option<String>,
+    pub availability_zone: Option<String>,
+    pub instance_type: String,
+    pub running_days: u32,
+    pub on_demand_price_per_hour: f64,
+    pub spot_price_per_hour: f64,
+    pub spot_price_source: String,
+    pub saving: Saving,
+}
+
+impl Evidence for SpotCandidateEvidence {
+    const KIND: &'static str = "spot_candidate";
+}
+
 /// Times as `2026-11-08T14:00:00+00:00`, as findings have always shown them.
 mod rfc3339 {
     use chrono::{DateTime, Utc};

@@ -1,7 +1,7 @@
 //! vitals-core: the contract the collectors, analyzers and reports share.
 //!
 //! Canonical dataset schemas and the checked hand-over ([`dataset`]), with
-//! the row builders collectors and tests fill ([`cost_rows`],
+//! the row builders collectors and tests fill ([`cost_rows`], [`resource_rows`],
 //! [`latency_rows`]), the
 //! Parquet store ([`store`]), the config file ([`config`]), latency arithmetic
 //! ([`latency`]), findings and summaries, and the periods they cover.
@@ -17,6 +17,8 @@ pub mod frames;
 pub mod latency;
 pub mod latency_rows;
 pub mod period;
+pub mod resource_rows;
+pub mod savings;
 pub mod store;
 pub mod summary;
 

@@ -17,6 +17,27 @@ pub enum Summary {
     Cost(Box<CostSummary>),
     Latency(Box<LatencySummary>),
     Slo(Box<SloSummary>),
+    Savings(Box<SavingsCoverage>),
+}
+
+/// What a savings analyzer could and could not judge: resources without
+/// enough data are never called idle or oversized, and are listed here
+/// instead, as are types missing from the catalog and resources without a
+/// price or billed cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SavingsCoverage {
+    pub analyzer: String,
+    /// The analyzer's type (the `kind` of its findings).
+    pub finding_kind: String,
+    /// Resources (or groups) judged.
+    pub judged: usize,
+    /// Too little data in the lookback: resource ids.
+    pub insufficient_data: Vec<String>,
+    /// Instance types the catalog does not know.
+    pub unknown_types: Vec<String>,
+    /// Resources whose saving could not be priced (no billed cost and no
+    /// price): resource ids.
+    pub unpriced: Vec<String>,
 }
 
 /// Billed (invoiced) and effective (amortized, after discounts) cost.

@@ -201,7 +201,7 @@ impl WeeklyCostReport {
             .iter()
             .filter_map(|s| match s {
                 Summary::Cost(c) => Some(c.as_ref()),
-                Summary::Latency(_) | Summary::Slo(_) => None,
+                _ => None,
             })
             .find(|c| wanted.is_none_or(|w| w == c.analyzer))
             .ok_or_else(|| ReportError::MissingInput {

@@ -1,0 +1,763 @@
+//! What the savings analyzers (`idle_resource`, `rightsizing`,
+//! `spot_candidate`) read, as Polars plans over the store: the latest
+//! inventory snapshot, utilization by day and by percentile, each
+//! resource's own billed cost, and prices.
+//!
+//! Every plan reduces in Polars (group-bys over the lookback) and hands
+//! Rust only one row per resource, metric and day, or fewer; a fleet of
+//! thousands of instances with 14 days of hourly metrics is a few hundred
+//! thousand rows scanned and a few tens of thousands kept.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use polars::prelude::*;
+use serde::Deserialize;
+use vitals_core::Dataset;
+use vitals_core::evidence::{Saving, SavingBasis};
+use vitals_core::frames::{collect_streaming, exact_sum};
+use vitals_core::period::DayRange;
+use vitals_core::store::Store;
+
+use crate::analyzer::AnalysisContext;
+use crate::error::AnalyzeError;
+
+/// Hours in the month every saving is stated for (AWS and GCP both price a
+/// month as 730 hours).
+pub const HOURS_PER_MONTH: f64 = 730.0;
+
+/// The days a savings analyzer looks at: the `days` ending with the
+/// period's last day (the day of `now` at the latest).
+pub fn lookback(ctx: &AnalysisContext<'_>, days: u32) -> DayRange {
+    let end = ctx.period.end.min(ctx.today);
+    DayRange {
+        start: end - Duration::days(i64::from(days.max(1)) - 1),
+        end,
+    }
+}
+
+/// The moment rules about age ("running for 7 days") are judged at: the
+/// end of the lookback's last day, or `now` if earlier.
+pub fn reference_time(ctx: &AnalysisContext<'_>, range: DayRange) -> NaiveDateTime {
+    let end_of_day = (range.end + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists");
+    end_of_day.min(ctx.now.naive_utc())
+}
+
+/// One resource as its latest snapshot in the lookback shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resource {
+    pub provider: String,
+    pub account_id: Option<String>,
+    pub region_id: Option<String>,
+    pub resource_id: String,
+    pub resource_type: String,
+    pub instance_type: Option<String>,
+    pub state: Option<String>,
+    pub attached_to: Option<String>,
+    pub lifecycle: Option<String>,
+    pub group: Option<String>,
+    pub launched_at: Option<NaiveDateTime>,
+    pub tags: BTreeMap<String, String>,
+    pub platform: Option<String>,
+    pub volume_type: Option<String>,
+    pub size_gib: Option<f64>,
+    pub iops: Option<f64>,
+    pub boot: bool,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Resource {
+    pub fn is_running(&self) -> bool {
+        self.state.as_deref() == Some("running")
+    }
+
+    /// The availability zone an inventory collector recorded.
+    pub fn availability_zone(&self) -> Option<&str> {
+        self.attributes
+            .get("availability_zone")
+            .and_then(|v| v.as_str())
+    }
+
+    /// The keys the cost dataset may name this resource by: its id, and
+    /// the ARN AWS's CUR and FOCUS exports use for some resource types.
+    fn cost_keys(&self) -> Vec<String> {
+        let mut keys = vec![self.resource_id.clone()];
+        if self.provider == "AWS"
+            && let (Some(region), Some(account)) = (&self.region_id, &self.account_id)
+        {
+            let kind = match self.resource_type.as_str() {
+                "instance" => Some("instance"),
+                "volume" => Some("volume"),
+                "address" => Some("elastic-ip"),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                keys.push(format!(
+                    "arn:aws:ec2:{region}:{account}:{kind}/{}",
+                    self.resource_id
+                ));
+            }
+        }
+        keys
+    }
+}
+
+fn frame_error(analyzer: &str, what: &str) -> impl Fn(PolarsError) -> AnalyzeError {
+    let (analyzer, what) = (analyzer.to_string(), what.to_string());
+    move |e| AnalyzeError::Frame {
+        analyzer: analyzer.clone(),
+        message: format!("{what}: {e}"),
+    }
+}
+
+fn store_error(analyzer: &str) -> impl Fn(vitals_core::Error) -> AnalyzeError {
+    let analyzer = analyzer.to_string();
+    move |source| AnalyzeError::Store {
+        analyzer: analyzer.clone(),
+        source,
+    }
+}
+
+/// Rows of `frame` whose `ts` falls on a day of `range`.
+fn ts_in(frame: LazyFrame, range: DayRange) -> LazyFrame {
+    let start = range.start.and_hms_opt(0, 0, 0).expect("midnight exists");
+    let end = (range.end + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists");
+    frame.filter(
+        col("ts")
+            .gt_eq(lit(start).dt().cast_time_unit(TimeUnit::Microseconds))
+            .and(col("ts").lt(lit(end).dt().cast_time_unit(TimeUnit::Microseconds))),
+    )
+}
+
+/// The store's inventory and what it said over the lookback.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    /// The latest snapshot: per source its latest `ts` in the lookback,
+    /// and per resource the latest source's row.
+    pub resources: Vec<Resource>,
+    /// Resources seen `running` in some snapshot of the lookback.
+    pub ever_running: BTreeSet<String>,
+    /// Resources seen attached to something in some snapshot.
+    pub ever_attached: BTreeSet<String>,
+}
+
+impl Inventory {
+    pub fn load(store: &Store, range: DayRange, analyzer: &str) -> Result<Self, AnalyzeError> {
+        let scan = ts_in(
+            store
+                .scan(Dataset::Inventory, Some(range))
+                .map_err(store_error(analyzer))?,
+            range,
+        );
+        let latest_of_source = col("ts")
+            .max()
+            .over([col("source")])
+            .map_err(frame_error(analyzer, "latest inventory"))?;
+        let latest = scan.clone().filter(col("ts").eq(latest_of_source)).sort(
+            ["resource_id", "ts"],
+            SortMultipleOptions::default().with_order_descending_multi([false, true]),
+        );
+        let df = collect_streaming(latest).map_err(frame_error(analyzer, "latest inventory"))?;
+        let resources =
+            resources_of(&df).map_err(frame_error(analyzer, "reading the inventory"))?;
+        let history = scan.group_by([col("resource_id")]).agg([
+            col("state")
+                .eq(lit("running"))
+                .fill_null(lit(false))
+                .any(true)
+                .alias("running"),
+            col("attached_to").is_not_null().any(true).alias("attached"),
+        ]);
+        let df = collect_streaming(history).map_err(frame_error(analyzer, "inventory history"))?;
+        let mut inventory = Inventory {
+            resources,
+            ..Default::default()
+        };
+        let mut read = || -> PolarsResult<()> {
+            let ids = df.column("resource_id")?.str()?;
+            let running = df.column("running")?.bool()?;
+            let attached = df.column("attached")?.bool()?;
+            for i in 0..df.height() {
+                let Some(id) = ids.get(i) else { continue };
+                if running.get(i) == Some(true) {
+                    inventory.ever_running.insert(id.to_string());
+                }
+                if attached.get(i) == Some(true) {
+                    inventory.ever_attached.insert(id.to_string());
+                }
+            }
+            Ok(())
+        };
+        read().map_err(frame_error(analyzer, "inventory history"))?;
+        Ok(inventory)
+    }
+
+    pub fn of_type<'a>(&'a self, resource_type: &'a str) -> impl Iterator<Item = &'a Resource> {
+        self.resources
+            .iter()
+            .filter(move |r| r.resource_type == resource_type)
+    }
+}
+
+/// The frame's rows as resources, the first row of each id kept (the
+/// frame is sorted latest first within an id).
+fn resources_of(df: &DataFrame) -> PolarsResult<Vec<Resource>> {
+    let text = |name: &str| -> PolarsResult<StringChunked> { Ok(df.column(name)?.str()?.clone()) };
+    let number =
+        |name: &str| -> PolarsResult<Float64Chunked> { Ok(df.column(name)?.f64()?.clone()) };
+    let [
+        provider,
+        account,
+        region,
+        id,
+        rtype,
+        itype,
+        state,
+        attached,
+        lifecycle,
+        group,
+        tags,
+        platform,
+        vtype,
+        attributes,
+    ] = [
+        "provider",
+        "account_id",
+        "region_id",
+        "resource_id",
+        "resource_type",
+        "instance_type",
+        "state",
+        "attached_to",
+        "lifecycle",
+        "group",
+        "tags",
+        "platform",
+        "volume_type",
+        "attributes",
+    ]
+    .map(text);
+    let (size, iops) = (number("size_gib")?, number("iops")?);
+    let boot = df.column("boot")?.bool()?.clone();
+    let launched = df.column("launched_at")?.datetime()?.physical().clone();
+    let s = |c: &PolarsResult<StringChunked>, i: usize| -> PolarsResult<Option<String>> {
+        Ok(c.as_ref()
+            .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?
+            .get(i)
+            .map(str::to_string))
+    };
+    let mut out: Vec<Resource> = Vec::new();
+    for i in 0..df.height() {
+        let resource_id = s(&id, i)?.unwrap_or_default();
+        if out.last().is_some_and(|r| r.resource_id == resource_id) {
+            continue;
+        }
+        let tags = s(&tags, i)?
+            .and_then(|t| serde_json::from_str::<BTreeMap<String, serde_json::Value>>(&t).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .collect();
+        let attributes = s(&attributes, i)?
+            .and_then(|a| serde_json::from_str(&a).ok())
+            .unwrap_or_default();
+        out.push(Resource {
+            provider: s(&provider, i)?.unwrap_or_default(),
+            account_id: s(&account, i)?,
+            region_id: s(&region, i)?,
+            resource_id,
+            resource_type: s(&rtype, i)?.unwrap_or_default(),
+            instance_type: s(&itype, i)?,
+            state: s(&state, i)?,
+            attached_to: s(&attached, i)?,
+            lifecycle: s(&lifecycle, i)?,
+            group: s(&group, i)?,
+            launched_at: launched
+                .get(i)
+                .and_then(chrono::DateTime::from_timestamp_micros)
+                .map(|t| t.naive_utc()),
+            tags,
+            platform: s(&platform, i)?,
+            volume_type: s(&vtype, i)?,
+            size_gib: size.get(i),
+            iops: iops.get(i),
+            boot: boot.get(i).unwrap_or(false),
+            attributes,
+        });
+    }
+    Ok(out)
+}
+
+/// One day of one metric of one resource: the mean of its hourly `avg`
+/// and the hours it rests on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DailyUse {
+    pub day: NaiveDate,
+    pub mean: f64,
+    pub hours: u32,
+}
+
+/// Per (resource, metric), its days in `range`, oldest first.
+pub type DailyUtilization = HashMap<(String, String), Vec<DailyUse>>;
+
+fn metric_filter(metrics: &[&str]) -> Expr {
+    metrics
+        .iter()
+        .map(|m| col("metric").eq(lit(*m)))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false))
+}
+
+/// The daily means of `metrics` over `range`.
+pub fn daily_utilization(
+    store: &Store,
+    range: DayRange,
+    metrics: &[&str],
+    analyzer: &str,
+) -> Result<DailyUtilization, AnalyzeError> {
+    let plan = ts_in(
+        store
+            .scan(Dataset::Utilization, Some(range))
+            .map_err(store_error(analyzer))?,
+        range,
+    )
+    .filter(metric_filter(metrics).and(col("avg").is_not_null()))
+    .with_column(col("ts").dt().date().alias("day"))
+    .group_by([col("resource_id"), col("metric"), col("day")])
+    .agg([
+        col("avg").mean().alias("mean"),
+        col("ts").n_unique().alias("hours"),
+    ])
+    .sort(["resource_id", "metric", "day"], Default::default());
+    let df = collect_streaming(plan).map_err(frame_error(analyzer, "daily utilization"))?;
+    let read = || -> PolarsResult<DailyUtilization> {
+        let ids = df.column("resource_id")?.str()?;
+        let metric = df.column("metric")?.str()?;
+        let days = df.column("day")?.date()?.physical().clone();
+        let mean = df.column("mean")?.f64()?;
+        let hours = df.column("hours")?.cast(&DataType::UInt32)?;
+        let hours = hours.u32()?;
+        let mut out: DailyUtilization = HashMap::new();
+        for i in 0..df.height() {
+            let (Some(id), Some(m), Some(day), Some(v)) =
+                (ids.get(i), metric.get(i), days.get(i), mean.get(i))
+            else {
+                continue;
+            };
+            let Some(day) = day_from_epoch(day) else {
+                continue;
+            };
+            out.entry((id.to_string(), m.to_string()))
+                .or_default()
+                .push(DailyUse {
+                    day,
+                    mean: v,
+                    hours: hours.get(i).unwrap_or(0),
+                });
+        }
+        Ok(out)
+    };
+    read().map_err(frame_error(analyzer, "daily utilization"))
+}
+
+fn day_from_epoch(days: i32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(Duration::days(i64::from(days)))
+}
+
+/// A percentile of hourly values and the hours it rests on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percentile {
+    pub value: f64,
+    pub hours: u32,
+}
+
+/// Per subject, the `q` quantile (linear interpolation, as numpy's
+/// default) of the hourly maximum of `metric` (the hour's `avg` where the
+/// source gave no maximum) over `range`, pooling the resources that
+/// `subject_of` maps to one subject (an Auto Scaling group's members).
+pub fn hourly_percentile(
+    store: &Store,
+    range: DayRange,
+    metric: &str,
+    q: f64,
+    subject_of: &BTreeMap<String, String>,
+    analyzer: &str,
+) -> Result<HashMap<String, Percentile>, AnalyzeError> {
+    if subject_of.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (ids, subjects): (Vec<&str>, Vec<&str>) = subject_of
+        .iter()
+        .map(|(r, s)| (r.as_str(), s.as_str()))
+        .unzip();
+    let subjects = df!("resource_id" => ids, "subject" => subjects)
+        .map_err(frame_error(analyzer, "subjects"))?;
+    let plan = ts_in(
+        store
+            .scan(Dataset::Utilization, Some(range))
+            .map_err(store_error(analyzer))?,
+        range,
+    )
+    .filter(col("metric").eq(lit(metric)))
+    .with_column(coalesce(&[col("max"), col("avg")]).alias("value"))
+    .filter(col("value").is_not_null())
+    .join(
+        subjects.lazy(),
+        [col("resource_id")],
+        [col("resource_id")],
+        JoinArgs {
+            build_side: Some(JoinBuildSide::ForceRight),
+            ..JoinArgs::new(JoinType::Inner)
+        },
+    )
+    .group_by([col("subject")])
+    .agg([
+        col("value")
+            .quantile(lit(q), QuantileMethod::Linear)
+            .alias("p"),
+        col("ts").n_unique().alias("hours"),
+    ]);
+    let df = collect_streaming(plan).map_err(frame_error(analyzer, "hourly percentile"))?;
+    let read = || -> PolarsResult<HashMap<String, Percentile>> {
+        let subject = df.column("subject")?.str()?;
+        let p = df.column("p")?.cast(&DataType::Float64)?;
+        let p = p.f64()?;
+        let hours = df.column("hours")?.cast(&DataType::UInt32)?;
+        let hours = hours.u32()?;
+        let mut out = HashMap::new();
+        for i in 0..df.height() {
+            if let (Some(s), Some(v)) = (subject.get(i), p.get(i)) {
+                out.insert(
+                    s.to_string(),
+                    Percentile {
+                        value: v,
+                        hours: hours.get(i).unwrap_or(0),
+                    },
+                );
+            }
+        }
+        Ok(out)
+    };
+    read().map_err(frame_error(analyzer, "hourly percentile"))
+}
+
+/// A subject's own effective cost over the lookback.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BilledCost {
+    pub cost: f64,
+    pub days: u32,
+    pub currency: String,
+}
+
+impl BilledCost {
+    /// The cost per month of 730 hours, from the days it was billed.
+    pub fn monthly(&self) -> f64 {
+        self.cost / f64::from(self.days.max(1)) * HOURS_PER_MONTH / 24.0
+    }
+}
+
+/// Per subject, the effective cost of the resources `subject_of` maps to
+/// it (by resource id or ARN) over `range`. Subjects whose rows are in
+/// more than one currency are left out (amounts are never added across
+/// currencies).
+pub fn billed_costs(
+    store: &Store,
+    range: DayRange,
+    resources: &[(&Resource, String)],
+    analyzer: &str,
+) -> Result<HashMap<String, BilledCost>, AnalyzeError> {
+    let mut keys = Vec::new();
+    let mut subjects = Vec::new();
+    for (r, subject) in resources {
+        for key in r.cost_keys() {
+            keys.push(key);
+            subjects.push(subject.clone());
+        }
+    }
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let map = df!("resource_id" => keys, "subject" => subjects)
+        .map_err(frame_error(analyzer, "cost keys"))?;
+    let start = range.start.and_hms_opt(0, 0, 0).expect("midnight exists");
+    let end = (range.end + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists");
+    let ts = col(Dataset::Cost.time_column());
+    let plan = store
+        .scan(Dataset::Cost, Some(range))
+        .map_err(store_error(analyzer))?
+        .filter(
+            ts.clone()
+                .gt_eq(lit(start).dt().cast_time_unit(TimeUnit::Microseconds))
+                .and(
+                    ts.clone()
+                        .lt(lit(end).dt().cast_time_unit(TimeUnit::Microseconds)),
+                )
+                .and(col("resource_id").is_not_null()),
+        )
+        .select([
+            col("resource_id"),
+            col("effective_cost"),
+            col("billing_currency"),
+            ts.dt().date().alias("day"),
+        ])
+        .join(
+            map.lazy(),
+            [col("resource_id")],
+            [col("resource_id")],
+            JoinArgs {
+                build_side: Some(JoinBuildSide::ForceRight),
+                ..JoinArgs::new(JoinType::Inner)
+            },
+        )
+        .group_by([col("subject"), col("billing_currency")])
+        .agg([
+            exact_sum(col("effective_cost")).alias("cost"),
+            col("day").n_unique().alias("days"),
+        ]);
+    let df = collect_streaming(plan).map_err(frame_error(analyzer, "billed cost"))?;
+    let read = || -> PolarsResult<HashMap<String, BilledCost>> {
+        let subject = df.column("subject")?.str()?;
+        let currency = df.column("billing_currency")?.str()?;
+        let cost = df.column("cost")?.f64()?;
+        let days = df.column("days")?.cast(&DataType::UInt32)?;
+        let days = days.u32()?;
+        let mut out: HashMap<String, BilledCost> = HashMap::new();
+        let mut mixed = BTreeSet::new();
+        for i in 0..df.height() {
+            let (Some(s), Some(c)) = (subject.get(i), currency.get(i)) else {
+                continue;
+            };
+            let billed = BilledCost {
+                cost: cost.get(i).unwrap_or(0.0),
+                days: days.get(i).unwrap_or(0),
+                currency: c.to_string(),
+            };
+            if out.insert(s.to_string(), billed).is_some() {
+                mixed.insert(s.to_string());
+            }
+        }
+        for s in mixed {
+            out.remove(&s);
+        }
+        Ok(out)
+    };
+    read().map_err(frame_error(analyzer, "billed cost"))
+}
+
+/// The latest price of each (provider, region, type, purchase option,
+/// zone) read up to the lookback's end, Linux only (the rules price Linux
+/// shared tenancy; other platforms keep their billed cost basis).
+#[derive(Debug, Default)]
+pub struct PriceBook {
+    prices: HashMap<(String, String, String, String), Vec<Price>>,
+}
+
+/// One price.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Price {
+    pub availability_zone: Option<String>,
+    pub per_hour: f64,
+    pub currency: String,
+    pub source: String,
+}
+
+impl PriceBook {
+    pub fn load(store: &Store, until: NaiveDate, analyzer: &str) -> Result<Self, AnalyzeError> {
+        let end = (until + Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists");
+        let keys = [
+            "provider",
+            "region_id",
+            "instance_type",
+            "purchase_option",
+            "availability_zone",
+        ];
+        let latest_of_key = col("ts")
+            .max()
+            .over(keys.map(col))
+            .map_err(frame_error(analyzer, "prices"))?;
+        let plan = store
+            .scan(Dataset::Prices, None)
+            .map_err(store_error(analyzer))?
+            .filter(
+                col("ts")
+                    .lt(lit(end).dt().cast_time_unit(TimeUnit::Microseconds))
+                    .and(col("operating_system").eq(lit("linux"))),
+            )
+            .filter(col("ts").eq(latest_of_key))
+            .select([
+                col("provider"),
+                col("region_id"),
+                col("instance_type"),
+                col("purchase_option"),
+                col("availability_zone"),
+                col("price_per_hour"),
+                col("currency"),
+                col("price_source"),
+            ])
+            .sort(keys, SortMultipleOptions::default().with_nulls_last(true));
+        let df = collect_streaming(plan).map_err(frame_error(analyzer, "prices"))?;
+        let read = || -> PolarsResult<PriceBook> {
+            let t = |n: &str| -> PolarsResult<StringChunked> { Ok(df.column(n)?.str()?.clone()) };
+            let (provider, region, itype, option, zone, currency, source) = (
+                t("provider")?,
+                t("region_id")?,
+                t("instance_type")?,
+                t("purchase_option")?,
+                t("availability_zone")?,
+                t("currency")?,
+                t("price_source")?,
+            );
+            let price = df.column("price_per_hour")?.f64()?;
+            let mut book = PriceBook::default();
+            for i in 0..df.height() {
+                let key = [&provider, &region, &itype, &option]
+                    .map(|c| c.get(i).unwrap_or_default().to_string());
+                let [p, r, ty, o] = key;
+                book.prices.entry((p, r, ty, o)).or_default().push(Price {
+                    availability_zone: zone.get(i).map(str::to_string),
+                    per_hour: price.get(i).unwrap_or(f64::NAN),
+                    currency: currency.get(i).unwrap_or_default().to_string(),
+                    source: source.get(i).unwrap_or_default().to_string(),
+                });
+            }
+            Ok(book)
+        };
+        read().map_err(frame_error(analyzer, "prices"))
+    }
+
+    /// The on-demand price of a type in a region.
+    pub fn on_demand(&self, provider: &str, region: &str, instance_type: &str) -> Option<&Price> {
+        self.prices
+            .get(&(
+                provider.to_string(),
+                region.to_string(),
+                instance_type.to_string(),
+                "on_demand".to_string(),
+            ))?
+            .iter()
+            .find(|p| p.per_hour.is_finite())
+    }
+
+    /// The spot price in `zone`, or where the zone is unknown or has none,
+    /// the highest of the region's zones (the conservative saving).
+    pub fn spot(
+        &self,
+        provider: &str,
+        region: &str,
+        instance_type: &str,
+        zone: Option<&str>,
+    ) -> Option<&Price> {
+        let prices = self.prices.get(&(
+            provider.to_string(),
+            region.to_string(),
+            instance_type.to_string(),
+            "spot".to_string(),
+        ))?;
+        let finite = prices.iter().filter(|p| p.per_hour.is_finite());
+        zone.and_then(|z| {
+            finite
+                .clone()
+                .find(|p| p.availability_zone.as_deref() == Some(z))
+        })
+        .or_else(|| finite.max_by(|a, b| a.per_hour.total_cmp(&b.per_hour)))
+    }
+}
+
+/// The saving of removing or changing a resource: from its billed cost
+/// where the store has one, else from `price_per_hour` × 730 × `count`;
+/// `None` when neither is known. `fraction` is the share saved, with where
+/// it came from.
+pub fn saving(
+    billed: Option<&BilledCost>,
+    price: Option<(f64, &str, &str)>,
+    count: u32,
+    fraction: f64,
+    fraction_from: &str,
+    proposed_price_per_hour: Option<f64>,
+) -> Option<Saving> {
+    let (basis, current_monthly, currency) = match (billed, price) {
+        (Some(b), _) => (SavingBasis::BilledCost, b.monthly(), b.currency.clone()),
+        (None, Some((per_hour, currency, _))) => (
+            SavingBasis::Price,
+            per_hour * HOURS_PER_MONTH * f64::from(count),
+            currency.to_string(),
+        ),
+        (None, None) => return None,
+    };
+    Some(Saving {
+        monthly: round_cents(current_monthly * fraction),
+        currency,
+        basis,
+        current_monthly: round_cents(current_monthly),
+        fraction,
+        fraction_from: fraction_from.to_string(),
+        billed_days: billed.map(|b| b.days),
+        billed_cost: billed.map(|b| b.cost),
+        price_per_hour: price.map(|p| p.0),
+        proposed_price_per_hour,
+        price_source: price.map(|p| p.2.to_string()),
+    })
+}
+
+/// Money to the cent, as every saving is stated.
+pub fn round_cents(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// A list price an analyzer's config may set, for resources the `prices`
+/// dataset does not cover (volumes, addresses, load balancers).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListPrice {
+    pub per_hour: f64,
+    #[serde(default = "usd")]
+    pub currency: String,
+}
+
+fn usd() -> String {
+    "USD".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_is_730_hours_of_the_days_billed() {
+        let b = BilledCost {
+            cost: 2.304 * 14.0,
+            days: 14,
+            currency: "USD".into(),
+        };
+        assert!((b.monthly() - 70.08).abs() < 1e-9);
+        let s = saving(
+            Some(&b),
+            Some((0.096, "USD", "x")),
+            1,
+            0.5,
+            "prices",
+            Some(0.048),
+        )
+        .unwrap();
+        assert_eq!(s.basis, SavingBasis::BilledCost);
+        assert_eq!(s.monthly, 35.04);
+        let s = saving(None, Some((0.096, "USD", "x")), 2, 1.0, "removed", None).unwrap();
+        assert_eq!(s.basis, SavingBasis::Price);
+        assert_eq!(s.monthly, 140.16);
+        assert!(saving(None, None, 1, 1.0, "removed", None).is_none());
+    }
+}
