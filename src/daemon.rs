@@ -141,7 +141,38 @@ async fn collect_cycle(app: &Arc<App>, metrics: &Metrics) -> bool {
     let mut ok = outcomes.iter().all(|o| o.result.is_ok());
     ok &= refresh_cost_metrics(app, metrics).await;
     ok &= refresh_latency_metrics(app, metrics).await;
+    ok &= refresh_savings_metrics(app, metrics).await;
     ok
+}
+
+/// Sets the savings gauges from the savings analyzers, judged up to the
+/// latest day with an inventory snapshot.
+async fn refresh_savings_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
+    let kinds = pipeline::kinds_about(app, Dataset::Inventory);
+    if kinds.is_empty() {
+        return true;
+    }
+    let latest = match pipeline::latest_day(app, Dataset::Inventory).await {
+        Ok(Some(day)) => day,
+        Ok(None) => return true,
+        Err(e) => {
+            tracing::error!("reading the store: {e:#}");
+            return false;
+        }
+    };
+    let Ok(analysis) = pipeline::analyze(
+        app,
+        metrics,
+        DayRange::single(latest),
+        Some(Dataset::Inventory),
+    )
+    .await
+    else {
+        return false;
+    };
+    metrics.set_savings(&kinds, &analysis.findings);
+    metrics.set_findings(&kinds, &analysis.findings);
+    analysis.failures.is_empty()
 }
 
 /// Sets the latency gauges from the 7 days up to the latest day with
@@ -169,6 +200,10 @@ async fn refresh_latency_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
     if let Some(summary) = summary {
         metrics.set_latency(summary, latest, &analysis.findings);
     }
+    metrics.set_findings(
+        &pipeline::kinds_about(app, Dataset::Latency),
+        &analysis.findings,
+    );
     let slo = analysis.summaries.iter().find_map(|s| match s {
         Summary::Slo(slo) => Some(slo.as_ref()),
         _ => None,
@@ -206,6 +241,10 @@ async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
         metrics.set_cost(&w, first_cost(&day_analysis.summaries).as_ref());
         metrics.set_anomalies(&w, &week_analysis.findings);
     }
+    metrics.set_findings(
+        &pipeline::kinds_about(app, Dataset::Cost),
+        &week_analysis.findings,
+    );
     week_analysis.failures.is_empty() && day_analysis.failures.is_empty()
 }
 

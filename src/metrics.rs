@@ -50,6 +50,8 @@ pub const LATENCY_P95: &str = "vitals_latency_p95_seconds";
 pub const APDEX: &str = "vitals_apdex_ratio";
 pub const LATENCY_REGRESSIONS: &str = "vitals_latency_regressions_open";
 pub const SLO_COMPLIANT: &str = "vitals_slo_compliant";
+pub const SAVINGS_MONTHLY: &str = "vitals_savings_monthly";
+pub const FINDINGS_OPEN: &str = "vitals_findings_open";
 pub const UP: &str = "vitals_ready";
 
 /// Every metric name, for the naming and dashboard tests.
@@ -79,6 +81,8 @@ pub const ALL: &[&str] = &[
     APDEX,
     LATENCY_REGRESSIONS,
     SLO_COMPLIANT,
+    SAVINGS_MONTHLY,
+    FINDINGS_OPEN,
     UP,
 ];
 
@@ -116,6 +120,11 @@ pub struct Metrics {
     apdex: GaugeVec,
     latency_regressions: IntGaugeVec,
     slo_compliant: IntGaugeVec,
+    savings_monthly: GaugeVec,
+    findings_open: IntGaugeVec,
+    /// Per finding kind, per severity, the latest analysis' count: each
+    /// refresh replaces the kinds of the analyzers it ran.
+    findings_by_kind: Arc<Mutex<std::collections::BTreeMap<String, [i64; 3]>>>,
     ready: IntGauge,
     /// Bumped by every change; see the module docs.
     version: Arc<AtomicU64>,
@@ -177,6 +186,14 @@ impl Metrics {
             &["provider", "severity"],
         )?;
         registry.register(Box::new(cost_anomalies.clone()))?;
+        let findings_open = IntGaugeVec::new(
+            Opts::new(
+                FINDINGS_OPEN,
+                "Findings of the latest analysis, by kind and severity (every severity of every configured analyzer's kind is set, zero included).",
+            ),
+            &["kind", "severity"],
+        )?;
+        registry.register(Box::new(findings_open.clone()))?;
         let latency_regressions = IntGaugeVec::new(
             Opts::new(
                 LATENCY_REGRESSIONS,
@@ -267,6 +284,13 @@ impl Metrics {
             )?,
             latency_regressions,
             slo_compliant,
+            savings_monthly: gauge(
+                SAVINGS_MONTHLY,
+                "Monthly savings the savings analyzers found, each resource counted once (its largest saving), by provider and finding kind, in the billing currency (USD on AWS).",
+                &["provider", "kind"],
+            )?,
+            findings_open,
+            findings_by_kind: Arc::new(Mutex::new(Default::default())),
             cost_data_through,
             cost_anomalies,
             ready,
@@ -561,6 +585,61 @@ impl Metrics {
         self.changed();
     }
 
+    /// Sets the findings counts of `kinds` (the types of the analyzers that
+    /// ran) from their findings; other kinds keep theirs.
+    pub fn set_findings(&self, kinds: &[&str], findings: &[vitals_core::finding::Finding]) {
+        use vitals_core::finding::Severity;
+        let mut by_kind = self
+            .findings_by_kind
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for kind in kinds {
+            by_kind.insert(kind.to_string(), [0; 3]);
+        }
+        for f in findings {
+            if let Some(counts) = by_kind.get_mut(&f.kind) {
+                let i = match f.severity {
+                    Severity::Info => 0,
+                    Severity::Warning => 1,
+                    Severity::Critical => 2,
+                };
+                counts[i] += 1;
+            }
+        }
+        self.findings_open.reset();
+        for (kind, counts) in by_kind.iter() {
+            for (severity, n) in ["info", "warning", "critical"].into_iter().zip(counts) {
+                self.findings_open
+                    .with_label_values(&[kind.as_str(), severity])
+                    .set(*n);
+            }
+        }
+        self.changed();
+    }
+
+    /// Sets the savings gauges from the savings analyzers' findings: each
+    /// resource counted once ([`vitals_core::savings::counted_savings`]),
+    /// summed by provider and kind; every kind in `kinds` is set for each
+    /// provider seen, zero included.
+    pub fn set_savings(&self, kinds: &[&str], findings: &[vitals_core::finding::Finding]) {
+        self.savings_monthly.reset();
+        let providers: std::collections::BTreeSet<&str> = findings
+            .iter()
+            .filter_map(|f| f.provider.as_deref())
+            .collect();
+        for p in &providers {
+            for k in kinds {
+                self.savings_monthly.with_label_values(&[*p, *k]);
+            }
+        }
+        for f in vitals_core::savings::counted_savings(findings) {
+            self.savings_monthly
+                .with_label_values(&[f.provider.as_deref().unwrap_or_default(), f.kind.as_str()])
+                .add(f.monthly_savings.unwrap_or(0.0));
+        }
+        self.changed();
+    }
+
     /// The text exposition format, encoded again only if something changed
     /// since the last call.
     pub fn encode(&self) -> Bytes {
@@ -697,6 +776,12 @@ mod tests {
             .with_label_values(&["api", "p95"])
             .set(0);
         m.slo_compliant.with_label_values(&["api", "p95"]).set(1);
+        m.savings_monthly
+            .with_label_values(&["AWS", "idle_resource"])
+            .set(3.65);
+        m.findings_open
+            .with_label_values(&["idle_resource", "warning"])
+            .set(1);
         let families = m.registry.gather();
         let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
         for name in ALL {
@@ -725,6 +810,52 @@ mod tests {
             }
             assert!(!f.help().is_empty(), "{name} has no help");
         }
+    }
+
+    #[test]
+    fn savings_count_each_resource_once_and_findings_every_severity() {
+        use vitals_core::finding::{Finding, FindingStatus, Severity};
+        let finding = |id: &str, kind: &str, resource: &str, saving: Option<f64>| Finding {
+            finding_id: id.into(),
+            kind: kind.into(),
+            severity: Severity::Warning,
+            provider: Some("AWS".into()),
+            account_id: None,
+            service: None,
+            resource_id: Some(resource.into()),
+            title: String::new(),
+            evidence: serde_json::Value::Null,
+            monthly_savings: saving,
+            currency: Some("USD".into()),
+            first_seen: chrono::DateTime::UNIX_EPOCH,
+            last_seen: chrono::DateTime::UNIX_EPOCH,
+            status: FindingStatus::Open,
+        };
+        let findings = [
+            finding("a", "idle_resource", "i-1", Some(70.08)),
+            finding("b", "rightsizing", "i-1", Some(35.04)),
+            finding("c", "rightsizing", "i-2", None),
+        ];
+        let m = Metrics::new().unwrap();
+        let kinds = ["idle_resource", "rightsizing", "spot_candidate"];
+        m.set_savings(&kinds, &findings);
+        m.set_findings(&kinds, &findings);
+        let text = m.text();
+        for line in [
+            "vitals_savings_monthly{kind=\"idle_resource\",provider=\"AWS\"} 70.08",
+            "vitals_savings_monthly{kind=\"rightsizing\",provider=\"AWS\"} 0",
+            "vitals_savings_monthly{kind=\"spot_candidate\",provider=\"AWS\"} 0",
+            "vitals_findings_open{kind=\"rightsizing\",severity=\"warning\"} 2",
+            "vitals_findings_open{kind=\"spot_candidate\",severity=\"critical\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} missing in:\n{text}");
+        }
+        // Another refresh's kinds leave these alone.
+        m.set_findings(&["slo"], &[]);
+        assert!(
+            m.text()
+                .contains("vitals_findings_open{kind=\"rightsizing\",severity=\"warning\"} 2")
+        );
     }
 
     #[test]

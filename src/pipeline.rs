@@ -135,7 +135,7 @@ pub struct Analysis {
 }
 
 /// Runs every analyzer over `period` on the blocking pool, or only those
-/// that read `only`.
+/// about `only` (the first of their datasets).
 pub async fn analyze(
     app: &Arc<App>,
     metrics: &Metrics,
@@ -150,7 +150,7 @@ pub async fn analyze(
         let selected = app
             .analyzers
             .iter()
-            .filter(|a| only.is_none_or(|d| a.datasets().contains(&d)));
+            .filter(|a| only.is_none_or(|d| a.datasets().first() == Some(&d)));
         for analyzer in selected {
             metrics.analyzer_started(analyzer.name());
             match analyzer.analyze(&ctx) {
@@ -169,6 +169,20 @@ pub async fn analyze(
     })
     .await
     .context("analyzer task")
+}
+
+/// The type names of the analyzers about `dataset` (the kinds of their
+/// findings).
+pub fn kinds_about(app: &App, dataset: Dataset) -> Vec<&'static str> {
+    let mut kinds: Vec<&'static str> = app
+        .analyzers
+        .iter()
+        .filter(|a| a.datasets().first() == Some(&dataset))
+        .map(|a| a.type_name())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
 }
 
 /// The latest complete ISO week with cost data in the store.

@@ -70,6 +70,34 @@ fn every_dashboard_query_is_valid_promql() {
     println!("dashboards: {count} queries parse as PromQL");
 }
 
+/// The sample fleet's inventory, utilization and prices (`fleet/`) and the
+/// three savings analyzers.
+const SAVINGS_CONFIG: &str = r#"
+[collectors.inventory]
+type = "table_file"
+dataset = "inventory"
+path = "fleet/inventory.csv"
+
+[collectors.utilization]
+type = "table_file"
+dataset = "utilization"
+path = "fleet/utilization.csv.gz"
+
+[collectors.prices]
+type = "table_file"
+dataset = "prices"
+path = "fleet/prices.csv"
+
+[analyzers.idle]
+type = "idle_resource"
+
+[analyzers.rightsizing]
+type = "rightsizing"
+
+[analyzers.spot]
+type = "spot_candidate"
+"#;
+
 /// The daemon on cost (the FOCUS sample) and latency (request logs) data,
 /// scraped every second by a real Prometheus: every panel's query answers
 /// with at least one series. Only the report's age waits for a weekly report
@@ -80,6 +108,11 @@ fn every_dashboard_query_answers_from_a_prometheus_that_scraped_the_daemon() {
     let ws = Workspace::with_focus_files();
     ws.copy_sample("files/focus.csv");
     ws.write("logs/requests.csv", &two_services_request_log());
+    for f in ["inventory.csv", "utilization.csv.gz", "prices.csv"] {
+        let to = ws.path(&format!("fleet/{f}"));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(repo().join("sample/fleet").join(f), to).unwrap();
+    }
     let port = free_port();
     let config = std::fs::read_to_string(ws.path("config.toml")).unwrap();
     ws.write(
@@ -88,7 +121,8 @@ fn every_dashboard_query_answers_from_a_prometheus_that_scraped_the_daemon() {
             r#"{config}
 [server]
 listen = "127.0.0.1:{port}"
-{LATENCY_CONFIG}"#
+{LATENCY_CONFIG}
+{SAVINGS_CONFIG}"#
         ),
     );
     let daemon = start_daemon(&ws, port);
@@ -143,6 +177,9 @@ listen = "127.0.0.1:{port}"
         ("latency", 1),
         ("regressions", 1),
         ("slo", 1),
+        ("idle", 1),
+        ("rightsizing", 1),
+        ("spot", 1),
     ] {
         let line = format!("vitals_analyzer_runs_total{{analyzer=\"{analyzer}\"}} {runs}\n");
         assert!(metrics.contains(&line), "missing {line:?} in:\n{metrics}");

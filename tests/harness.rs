@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub const SAMPLE: &str = "sample/focus/focus_sample_1.0.csv";
-/// The sample's synthetic request log (scripts/sample_requests.py).
-pub const SAMPLE_REQUESTS: &str = "sample/requests/requests.csv.gz";
 
 /// The repository root.
 pub fn repo() -> PathBuf {

@@ -3,14 +3,31 @@
 
 use crate::harness::{Workspace, duckdb_rows, repo};
 
+/// The sample's two bills: the FOCUS sample and the sample fleet's.
+const BILLS: [&str; 2] = [crate::harness::SAMPLE, "sample/fleet/focus.csv"];
+
+/// Copies the repository's `sample/` into the workspace, as a clone has it.
+fn copy_sample_dir(ws: &Workspace) {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    copy(&repo().join("sample"), &ws.path("sample"));
+}
+
 #[test]
 fn the_sample_report_has_the_sample_totals_per_provider() {
     let ws = Workspace::new();
     std::fs::copy(repo().join("config.toml"), ws.path("config.toml")).unwrap();
-    ws.copy_sample(crate::harness::SAMPLE);
-    let requests = ws.path(crate::harness::SAMPLE_REQUESTS);
-    std::fs::create_dir_all(requests.parent().unwrap()).unwrap();
-    std::fs::copy(repo().join(crate::harness::SAMPLE_REQUESTS), &requests).unwrap();
+    copy_sample_dir(&ws);
     let run = ws.run(&["run", "--once"]);
     run.success();
     // It says where the report is.
@@ -27,13 +44,17 @@ fn the_sample_report_has_the_sample_totals_per_provider() {
     .unwrap();
     let md = std::fs::read_to_string(ws.path("reports-out/weekly-2024-W39.md")).unwrap();
 
-    // The oracle: DuckDB's per-provider sums over the same file, to 4 places.
+    // The oracle: DuckDB's per-provider sums over the same files, to 4 places.
+    let files = BILLS
+        .map(|f| format!("'{}'", repo().join(f).display()))
+        .join(", ");
+    let read = format!(
+        "read_csv([{files}], header = true, nullstr = 'NULL', union_by_name = true, \
+                  types = {{'BilledCost': 'DECIMAL(38,18)', 'EffectiveCost': 'DECIMAL(38,18)'}})"
+    );
     let sql = format!(
         "SELECT ProviderName, ROUND(SUM(BilledCost), 4)::VARCHAR, ROUND(SUM(EffectiveCost), 4)::VARCHAR \
-         FROM read_csv('{}', header = true, nullstr = 'NULL', \
-                       types = {{'BilledCost': 'DECIMAL(38,18)', 'EffectiveCost': 'DECIMAL(38,18)'}}) \
-         GROUP BY ALL ORDER BY 1",
-        repo().join(crate::harness::SAMPLE).display()
+         FROM {read} GROUP BY ALL ORDER BY 1"
     );
     let month = &json["cost"]["month_to_date"];
     assert_eq!(month["month"], "2024-09");
@@ -60,27 +81,33 @@ fn the_sample_report_has_the_sample_totals_per_provider() {
             trim4(effective),
             "{name}"
         );
-        // The HTML and Markdown show the same figures.
-        assert!(html.contains(&trim4(billed)), "{name} {billed} not in HTML");
+        // The HTML and Markdown show the same figures (grouped by
+        // thousands as the report writes them).
+        let shown = |v: &str| grouped(&trim4(v));
+        assert!(html.contains(&shown(billed)), "{name} {billed} not in HTML");
         assert!(
             md.contains(&format!(
                 "| {name} | {} | {} |",
-                trim4(billed),
-                trim4(effective)
+                shown(billed),
+                shown(effective)
             )),
             "{name} in Markdown:\n{md}"
         );
     }
     let total = &month["totals"][0]["cost"]["current"];
-    assert_eq!(
-        format!("{:.4}", total["billed"].as_f64().unwrap()),
-        "20.5202"
+    let oracle = duckdb_rows(&format!(
+        "SELECT ROUND(SUM(BilledCost), 4)::VARCHAR, ROUND(SUM(EffectiveCost), 4)::VARCHAR FROM {read}"
+    ));
+    let (billed, effective) = (
+        trim4(oracle[0][0].as_str().unwrap()),
+        trim4(oracle[0][1].as_str().unwrap()),
     );
+    assert_eq!(format!("{:.4}", total["billed"].as_f64().unwrap()), billed);
     assert_eq!(
         format!("{:.4}", total["effective"].as_f64().unwrap()),
-        "14.9765"
+        effective
     );
-    assert!(html.contains("20.5202") && html.contains("14.9765"));
+    assert!(html.contains(&grouped(&billed)) && html.contains(&grouped(&effective)));
     assert!(
         html.contains("data:image/png;base64,"),
         "the chart is embedded"
@@ -121,6 +148,79 @@ fn the_sample_report_has_the_sample_totals_per_provider() {
         "{latency}"
     );
     assert!(html.contains("recovered"));
+
+    the_savings_section_matches_the_generators_findings(&json, &md, &html);
+}
+
+/// The sample fleet's findings and savings equal those its generator
+/// (scripts/sample_fleet.py) computed from the same costs and prices, in
+/// the JSON, and the Markdown and HTML show the total.
+fn the_savings_section_matches_the_generators_findings(
+    json: &serde_json::Value,
+    md: &str,
+    html: &str,
+) {
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("sample/fleet/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let key = |f: &serde_json::Value| {
+        (
+            f["kind"].as_str().unwrap().to_string(),
+            f["resource_id"].as_str().unwrap().to_string(),
+            f["monthly_savings"].as_f64().map(|v| format!("{v:.2}")),
+        )
+    };
+    let mut want: Vec<_> = expected.as_array().unwrap().iter().map(key).collect();
+    let savings = &json["savings"];
+    let mut got: Vec<_> = savings["findings"]
+        .as_array()
+        .expect("a savings section in the JSON report")
+        .iter()
+        .map(key)
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(
+        got, want,
+        "no missing, no extra findings, every saving to the cent"
+    );
+    // Each resource once, with its largest saving: the test's own count.
+    let mut best: std::collections::BTreeMap<String, f64> = Default::default();
+    for (_, resource, saving) in &want {
+        if let Some(s) = saving {
+            let s: f64 = s.parse().unwrap();
+            let e = best.entry(resource.clone()).or_insert(0.0);
+            *e = e.max(s);
+        }
+    }
+    let total: f64 = best.values().sum();
+    let reported = savings["totals"][0]["monthly"].as_f64().unwrap();
+    assert!((reported - total).abs() < 1e-6, "{reported} vs {total}");
+    let shown = grouped(&format!("{total:.2}"));
+    let section = md.split("## Savings").nth(1).expect("a Savings section");
+    assert!(
+        section.contains(&format!("**Total** | **{shown} USD**")),
+        "{section}"
+    );
+    assert!(html.contains(&format!("{shown} USD")));
+    // What a person reads: the proposed type, the evidence, the basis.
+    assert!(section.contains("m5.2xlarge → m5.large"), "{section}");
+    assert!(section.contains("P99.5 CPU"), "{section}");
+    assert!(section.contains("Under-provisioned"), "{section}");
+}
+
+/// `1234.5600` as the report writes it: `1,234.5600`.
+fn grouped(v: &str) -> String {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    let mut out = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{out}.{frac}")
 }
 
 /// DuckDB prints `ROUND(x, 4)` of a wide decimal with all its scale digits.

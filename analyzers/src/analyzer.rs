@@ -52,8 +52,8 @@ pub trait Analyzer: Send + Sync + fmt::Debug {
     fn type_name(&self) -> &'static str;
 
     /// The datasets it reads (savings analyzers join cost with inventory
-    /// and utilization), so that a refresh of one dataset's figures runs
-    /// only the analyzers that read it.
+    /// and utilization). The first is the one it is about: a refresh of
+    /// that dataset's figures runs it, a refresh of another's does not.
     fn datasets(&self) -> &'static [Dataset];
 
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError>;

@@ -9,7 +9,8 @@
 //!   it has as many hours, else memory is "not considered" and the proposed
 //!   type has at least the current memory;
 //! - the proposal is the cheapest type of the catalog that fits both needs,
-//!   of the same family or the current generation, the same architecture, GPUs (model and
+//!   of the same family, a newer generation of it or the current
+//!   generation, the same architecture, GPUs (model and
 //!   count) and burstable kind, looked for first in the same family, then in
 //!   a newer generation of it (`m5` → `m6i`, `m7i`), then in any family;
 //! - **over-provisioned** when such a type is cheaper; **under-provisioned**
@@ -219,8 +220,9 @@ fn tier(current: &InstanceType, candidate: &InstanceType) -> Tier {
 }
 
 /// Could `candidate` replace `current` without changing what runs on it:
-/// the same family or one of the current generation, an architecture in
-/// common, the same GPUs, the same
+/// the same family, a newer generation of it or a type the catalog calls
+/// current (its flag alone is not trusted: moto's data calls `m5` and
+/// `m6i` previous), an architecture in common, the same GPUs, the same
 /// burstable kind, not bare metal.
 fn compatible(current: &InstanceType, candidate: &InstanceType) -> bool {
     let arch = |t: &InstanceType| -> BTreeSet<String> {
@@ -231,7 +233,8 @@ fn compatible(current: &InstanceType, candidate: &InstanceType) -> bool {
             .collect()
     };
     candidate.instance_type != current.instance_type
-        && (candidate.generation == Generation::Current || candidate.family == current.family)
+        && (candidate.generation == Generation::Current
+            || tier(current, candidate) != Tier::OtherFamily)
         && !candidate.bare_metal
         && candidate.burstable == current.burstable
         && candidate.has_gpu() == current.has_gpu()

@@ -25,6 +25,7 @@ pub mod registry;
 mod remote;
 mod request_log;
 mod s3;
+mod table_file;
 mod tally;
 
 pub use collector::{

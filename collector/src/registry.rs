@@ -8,6 +8,7 @@ use vitals_core::config::{
 use crate::collector::Collector;
 use crate::{
     aws_cost_explorer, aws_cur, focus_file, gcp_billing_export, newrelic, prometheus, request_log,
+    table_file,
 };
 
 const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
@@ -18,6 +19,7 @@ const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
     ("request_log", request_log::build),
     ("prometheus", prometheus::build),
     ("newrelic", newrelic::build),
+    ("table_file", table_file::build),
 ];
 
 /// The known collector types, in registry order.
@@ -52,6 +54,7 @@ mod tests {
             // File collectors need a `path`; the others build from defaults.
             let extra = match ty {
                 "focus_file" | "request_log" => "\npath = \"p\"",
+                "table_file" => "\npath = \"p\"\ndataset = \"inventory\"",
                 "prometheus" => "\nendpoint_url = \"http://127.0.0.1:9090\"",
                 "newrelic" => "\naccount_id = 1\napi_key = \"NRAK-TEST\"",
                 "aws_cur" => "\npath = \"s3://bucket/prefix/export\"",

@@ -191,25 +191,24 @@ enum Buffer {
     I64(Vec<Option<i64>>),
     Time(Vec<Option<i64>>),
     Bool(Vec<Option<bool>>),
+    /// A list column: not built from cells.
+    Unsupported,
 }
 
-/// Column-wise buffers for rows of `R`'s dataset.
+/// Column-wise buffers for rows of one dataset given as cells (the file
+/// collector, which learns the dataset from its config, uses it directly).
 #[derive(Debug)]
-pub struct RowsBuilder<R> {
+pub struct CellsBuilder {
+    dataset: Dataset,
     columns: Vec<(&'static str, Buffer)>,
     rows: usize,
-    row: PhantomData<R>,
 }
 
-impl<R: CanonicalRow> Default for RowsBuilder<R> {
-    fn default() -> Self {
-        RowsBuilder::new()
-    }
-}
-
-impl<R: CanonicalRow> RowsBuilder<R> {
-    pub fn new() -> Self {
-        let columns = R::DATASET
+impl CellsBuilder {
+    /// A builder for `dataset`, which must have no list columns (latency
+    /// has its own builder).
+    pub fn new(dataset: Dataset) -> Self {
+        let columns = dataset
             .columns()
             .iter()
             .filter(|c| c.name != "source")
@@ -220,17 +219,20 @@ impl<R: CanonicalRow> RowsBuilder<R> {
                     ColumnType::Int64 => Buffer::I64(Vec::new()),
                     ColumnType::Datetime => Buffer::Time(Vec::new()),
                     ColumnType::Boolean => Buffer::Bool(Vec::new()),
-                    // No row type has a list column (latency has its own builder).
-                    ColumnType::ListFloat64 => unreachable!("no list columns in {}", c.name),
+                    ColumnType::ListFloat64 => Buffer::Unsupported,
                 };
                 (c.name, buffer)
             })
             .collect();
-        RowsBuilder {
+        CellsBuilder {
+            dataset,
             columns,
             rows: 0,
-            row: PhantomData,
         }
+    }
+
+    pub fn dataset(&self) -> Dataset {
+        self.dataset
     }
 
     pub fn len(&self) -> usize {
@@ -241,10 +243,32 @@ impl<R: CanonicalRow> RowsBuilder<R> {
         self.rows == 0
     }
 
-    pub fn push(&mut self, row: R) {
-        let cells = row.cells();
-        debug_assert_eq!(cells.len(), self.columns.len());
-        for ((name, buffer), cell) in self.columns.iter_mut().zip(cells) {
+    /// Appends one row: its cells in the dataset's column order, `source`
+    /// left out. A cell of the wrong kind is an error naming the column,
+    /// and nothing of the row is kept.
+    pub fn push(&mut self, cells: Vec<Cell>) -> Result<(), String> {
+        if cells.len() != self.columns.len() {
+            return Err(format!(
+                "{} cells for the {} columns of `{}`",
+                cells.len(),
+                self.columns.len(),
+                self.dataset
+            ));
+        }
+        for ((name, buffer), cell) in self.columns.iter().zip(&cells) {
+            let fits = matches!(
+                (buffer, cell),
+                (Buffer::Str(_), Cell::Str(_))
+                    | (Buffer::F64(_), Cell::F64(_))
+                    | (Buffer::I64(_), Cell::I64(_))
+                    | (Buffer::Time(_), Cell::Time(_))
+                    | (Buffer::Bool(_), Cell::Bool(_))
+            );
+            if !fits {
+                return Err(format!("column `{name}` cannot take {cell:?}"));
+            }
+        }
+        for ((_, buffer), cell) in self.columns.iter_mut().zip(cells) {
             match (buffer, cell) {
                 (Buffer::Str(b), Cell::Str(v)) => b.push(v),
                 (Buffer::F64(b), Cell::F64(v)) => b.push(v),
@@ -253,24 +277,24 @@ impl<R: CanonicalRow> RowsBuilder<R> {
                     b.push(v.map(|t| t.and_utc().timestamp_micros()))
                 }
                 (Buffer::Bool(b), Cell::Bool(v)) => b.push(v),
-                // The row types are checked against their schemas by the tests.
-                (_, cell) => unreachable!("cell {cell:?} does not fit column `{name}`"),
+                _ => {}
             }
         }
         self.rows += 1;
+        Ok(())
     }
 
     /// The canonical frame with `source` on every row, checked against the
     /// schema; the builder is left empty for the next batch.
     pub fn take(&mut self, source: &str) -> Result<DataFrame, Error> {
-        let taken = std::mem::take(self);
-        taken.finish(source)
+        let empty = CellsBuilder::new(self.dataset);
+        std::mem::replace(self, empty).finish(source)
     }
 
     /// The canonical frame with `source` on every row, checked against the
     /// schema.
     pub fn finish(self, source: &str) -> Result<DataFrame, Error> {
-        let dataset = R::DATASET;
+        let dataset = self.dataset;
         let frame_error =
             |e: PolarsError| Error::polars(format!("building the {} frame", dataset.name()), e);
         let n = self.rows;
@@ -285,11 +309,68 @@ impl<R: CanonicalRow> RowsBuilder<R> {
                 Buffer::Time(v) => Column::new(name, v)
                     .cast(&ColumnType::Datetime.dtype())
                     .map_err(frame_error)?,
+                Buffer::Unsupported => {
+                    return Err(Error::polars(
+                        format!("building the {} frame", dataset.name()),
+                        PolarsError::ComputeError(
+                            format!("list column `{name}` is not built from cells").into(),
+                        ),
+                    ));
+                }
             });
         }
         columns.push(Column::new("source".into(), vec![source; n]));
         let df = DataFrame::new(n, columns).map_err(frame_error)?;
         dataset.conform(df)
+    }
+}
+
+/// Column-wise buffers for rows of `R`'s dataset.
+#[derive(Debug)]
+pub struct RowsBuilder<R> {
+    cells: CellsBuilder,
+    row: PhantomData<R>,
+}
+
+impl<R: CanonicalRow> Default for RowsBuilder<R> {
+    fn default() -> Self {
+        RowsBuilder::new()
+    }
+}
+
+impl<R: CanonicalRow> RowsBuilder<R> {
+    pub fn new() -> Self {
+        RowsBuilder {
+            cells: CellsBuilder::new(R::DATASET),
+            row: PhantomData,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    pub fn push(&mut self, row: R) {
+        // The row types are checked against their schemas by the tests.
+        if let Err(e) = self.cells.push(row.cells()) {
+            unreachable!("{e}");
+        }
+    }
+
+    /// The canonical frame with `source` on every row, checked against the
+    /// schema; the builder is left empty for the next batch.
+    pub fn take(&mut self, source: &str) -> Result<DataFrame, Error> {
+        self.cells.take(source)
+    }
+
+    /// The canonical frame with `source` on every row, checked against the
+    /// schema.
+    pub fn finish(self, source: &str) -> Result<DataFrame, Error> {
+        self.cells.finish(source)
     }
 }
 

@@ -6,6 +6,7 @@ mod error;
 mod format;
 pub mod registry;
 mod report;
+mod savings;
 mod weekly_cost_report;
 
 pub use error::ReportError;

@@ -24,6 +24,7 @@ use crate::chart::{self, PALETTE};
 use crate::error::ReportError;
 use crate::format::Format;
 use crate::report::{Need, Report, ReportInput};
+use crate::savings;
 
 const HTML: &str = include_str!("../templates/weekly_cost_report.html");
 const MARKDOWN: &str = include_str!("../templates/weekly_cost_report.md");
@@ -171,6 +172,7 @@ impl Report for WeeklyCostReport {
                             f.kind == P95RegressionEvidence::KIND || f.kind == SloEvidence::KIND
                         })
                         .collect(),
+                    savings: savings::json(input.findings, input.summaries),
                 };
                 serde_json::to_string_pretty(&doc)
                     .map(|s| s + "\n")
@@ -287,6 +289,7 @@ impl WeeklyCostReport {
             }),
             charts: if charts { daily_charts(s) } else { Vec::new() },
             anomalies: anomalies(input, s, money, max),
+            savings: savings::view(input.findings, input.summaries, max),
             latency: latency_summary(input, self.config.latency_analyzer.as_deref()).map(|l| {
                 latency_table(
                     input,
@@ -521,6 +524,9 @@ struct JsonReport<'a> {
     slo: Option<&'a SloSummary>,
     /// `p95_regression` and `slo` findings of the week.
     latency_findings: Vec<&'a vitals_core::finding::Finding>,
+    /// The savings analyzers' findings and totals; absent without them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    savings: Option<savings::SavingsJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -547,6 +553,8 @@ struct View {
     anomalies: Table<Anomaly>,
     /// `None` without a `latency_summary` analyzer.
     latency: Option<Table<ServiceLatency>>,
+    /// `None` without savings analyzers.
+    savings: Option<savings::SavingsView>,
 }
 
 /// One service's week, formatted.
@@ -671,10 +679,10 @@ struct Legend {
 
 /// Money formatting with a fixed number of decimals and thousands separators.
 #[derive(Clone, Copy)]
-struct Money(usize);
+pub(crate) struct Money(pub(crate) usize);
 
 impl Money {
-    fn amount(self, v: f64) -> String {
+    pub(crate) fn amount(self, v: f64) -> String {
         let s = format!("{:.*}", self.0, v.abs());
         let (int, frac) = s
             .split_once('.')
