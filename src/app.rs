@@ -62,6 +62,12 @@ impl App {
             ));
             errors
         })?;
+        let mut collectors = collectors;
+        for c in &mut collectors {
+            c.attach_store(&store);
+        }
+        // Collectors that read what others store run after them.
+        collectors.sort_by_key(|c| !c.reads().is_empty());
         Ok(App {
             config,
             store,

@@ -10,7 +10,7 @@
 //! - **stopped instances** whose volumes still bill: stopped now and not
 //!   seen running in the last `volume_days`; the saving is their volumes'.
 //! - **volumes** (boot volumes excluded): unattached now, created at least
-//!   `volume_days` ago and not seen attached in that time (the store's
+//!   `unattached_days` (7) ago and not seen attached in the lookback (the store's
 //!   snapshots; with fewer, the creation time stands in); or attached with
 //!   a daily mean of read + write operations below `volume_iops` per
 //!   second on each of the last `volume_days` days (all of which need data).
@@ -57,9 +57,12 @@ struct IdleConfig {
     /// ... and at or below this network in + out, MB (10⁶ bytes). Default 5.
     #[serde(default = "default_network_mb")]
     network_mb: f64,
-    /// Days a volume must be unattached or quiet. Default 7.
+    /// Days a volume must be quiet. Default 7.
     #[serde(default = "default_seven")]
     volume_days: u32,
+    /// Days a volume must have been unattached. Default 7.
+    #[serde(default = "default_seven")]
+    unattached_days: u32,
     /// Quiet volumes: below this mean read + write operations per second,
     /// every day. Default 1.
     #[serde(default = "default_volume_iops")]
@@ -174,6 +177,11 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Analyzer>, ConfigErrors
             "lb_days",
             (1..=93).contains(&parsed.lb_days),
             "must be 1 to 93",
+        ),
+        (
+            "unattached_days",
+            parsed.unattached_days <= 93,
+            "must be 0 to 93",
         ),
     ];
     for (key, ok, message) in checks {
@@ -536,11 +544,12 @@ impl Run<'_> {
         let days_needed = c.volume_days;
         self.coverage.judged += 1;
         if v.attached_to.is_none() {
+            let unattached = c.unattached_days;
             let old_enough = v
                 .launched_at
-                .is_some_and(|t| t <= at - Duration::days(i64::from(days_needed)));
+                .is_some_and(|t| t <= at - Duration::days(i64::from(unattached)));
             if old_enough && !inventory.ever_attached.contains(&v.resource_id) {
-                let rule = format!("unattached for at least {days_needed} days");
+                let rule = format!("unattached for at least {unattached} days");
                 self.push(
                     v,
                     IdleReason::Unattached,

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use vitals_core::Dataset;
-use vitals_core::catalog::{Catalog, Generation, InstanceType};
+use vitals_core::catalog::{Catalog, Generation, InstanceType, family_class};
 use vitals_core::config::{ComponentConfig, ConfigErrors};
 use vitals_core::evidence::{RightsizingEvidence, SizingVerdict};
 use vitals_core::finding::{Finding, FindingStatus, Severity, finding_id};
@@ -192,18 +192,6 @@ impl Tier {
             Tier::OtherFamily => "other_family",
         }
     }
-}
-
-/// `m6i` → (`m`, 6); `c7gn` → (`c`, 7); `u-6tb1` and other irregular
-/// names → `None`.
-fn family_class(family: &str) -> Option<(&str, u32)> {
-    let letters = family.find(|c: char| c.is_ascii_digit())?;
-    let rest = &family[letters..];
-    let digits = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    let generation = rest[..digits].parse().ok()?;
-    (letters > 0 && !family[..letters].contains('-')).then_some((&family[..letters], generation))
 }
 
 fn tier(current: &InstanceType, candidate: &InstanceType) -> Tier {

@@ -263,6 +263,16 @@ pub trait Collector: Send + Sync + fmt::Debug {
 
     fn dataset(&self) -> Dataset;
 
+    /// The datasets it reads from the store before it collects (the
+    /// metrics collector reads the latest inventory): a cycle runs it after
+    /// the collectors of other datasets, and gives it the store.
+    fn reads(&self) -> &'static [Dataset] {
+        &[]
+    }
+
+    /// Hands a collector that [`Collector::reads`] the store, read-only.
+    fn attach_store(&mut self, _store: &vitals_core::Store) {}
+
     /// Reads the window and hands its rows to `out` in batches. A failed run
     /// returns an error, and the store keeps nothing of what was sent.
     async fn collect(

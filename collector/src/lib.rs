@@ -3,8 +3,11 @@
 //! downstream does.
 
 mod aws;
+mod aws_cloudwatch;
 mod aws_cost_explorer;
 mod aws_cur;
+mod aws_inventory;
+mod aws_pricing;
 mod backoff;
 mod collector;
 mod cost_rows;

@@ -7,8 +7,8 @@ use vitals_core::config::{
 
 use crate::collector::Collector;
 use crate::{
-    aws_cost_explorer, aws_cur, focus_file, gcp_billing_export, newrelic, prometheus, request_log,
-    table_file,
+    aws_cloudwatch, aws_cost_explorer, aws_cur, aws_inventory, aws_pricing, focus_file,
+    gcp_billing_export, newrelic, prometheus, request_log, table_file,
 };
 
 const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
@@ -20,6 +20,9 @@ const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
     ("prometheus", prometheus::build),
     ("newrelic", newrelic::build),
     ("table_file", table_file::build),
+    ("aws_inventory", aws_inventory::build),
+    ("aws_cloudwatch", aws_cloudwatch::build),
+    ("aws_pricing", aws_pricing::build),
 ];
 
 /// The known collector types, in registry order.

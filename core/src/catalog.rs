@@ -52,6 +52,40 @@ impl InstanceType {
     }
 }
 
+/// A family's class and generation: `m6i` → (`m`, 6), `c7gn` → (`c`, 7);
+/// irregular names (`u-6tb1`, `mac2-m2pro`'s dash) → `None`. Families of
+/// one class and a higher number are newer generations of it.
+pub fn family_class(family: &str) -> Option<(&str, u32)> {
+    let letters = family.find(|c: char| c.is_ascii_digit())?;
+    let rest = &family[letters..];
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let generation = rest[..digits].parse().ok()?;
+    (letters > 0 && !family[..letters].contains('-')).then_some((&family[..letters], generation))
+}
+
+impl Catalog {
+    /// The types right-sizing may propose for `current`: its family's, and
+    /// those of newer generations of its class, sharing an architecture.
+    pub fn sizing_candidates<'a>(
+        &'a self,
+        current: &'a InstanceType,
+    ) -> impl Iterator<Item = &'a InstanceType> + 'a {
+        let class = family_class(&current.family);
+        self.types.values().filter(move |t| {
+            let newer = match (class, family_class(&t.family)) {
+                (Some((a, g)), Some((b, h))) => a == b && h > g,
+                _ => false,
+            };
+            (t.family == current.family || newer)
+                && t.architectures
+                    .iter()
+                    .any(|a| current.architectures.contains(a))
+        })
+    }
+}
+
 /// The provider's current or previous generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
