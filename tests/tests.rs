@@ -10,6 +10,7 @@ mod spend;
 
 mod aws_cost_explorer;
 mod aws_cur;
+mod aws_savings;
 mod bad_input;
 mod cost_oracle;
 mod daemon;

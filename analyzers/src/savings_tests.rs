@@ -134,6 +134,8 @@ fn store() -> (tempfile::TempDir, Store) {
     let mut young = instance("i-young", "m5.large", Some("web"), "{}");
     young.launched_at = Some(day(DAYS - 3).and_hms_opt(0, 0, 0).unwrap());
     inv.push(young);
+    // A type the catalog does not know: listed, never judged.
+    inv.push(instance("i-exotic", "zz9.large", None, "{}"));
     let base = instance("x", "x", None, "{}");
     let volume = |id: &str, attached: Option<&str>, boot: bool| InventoryRow {
         resource_id: id.into(),
@@ -389,6 +391,7 @@ fn rightsizing_follows_compute_optimizer_and_prices() {
     assert_eq!(findings.len(), 2, "{findings:#?}");
     // 29 hours: insufficient.
     assert_eq!(coverage(&summaries).insufficient_data, ["i-short"]);
+    assert_eq!(coverage(&summaries).unknown_types, ["zz9.large"]);
 }
 
 #[test]

@@ -11,11 +11,16 @@
 //! | ALB | `AWS/ApplicationELB RequestCount` Sum | `request_count` (per second) |
 //! | NLB | `AWS/NetworkELB NewFlowCount` Sum | `request_count` (new flows per second) |
 //!
-//! Queries go in batches of up to 500 (the API's limit) per account and
-//! region, each result followed through `NextToken`. The first run reads
+//! `ListMetrics` first says which of these series exist (it is free, and
+//! `GetMetricData` is billed per metric: most volumes and most instances
+//! without the agent lack some); the queries for those go in batches of up
+//! to 500 (the API's limit) per account and region, each result followed
+//! through `NextToken`. The first run reads
 //! `backfill_days` (14); later runs read from the day of the latest hour
-//! already stored for each resource, re-reading that day whole so that the
-//! partitions it replaces stay complete. Only complete hours are read. An
+//! already stored (the earliest such day over the resources that have
+//! series; a new resource brings the backfill back), re-reading those days
+//! whole, for every resource, so that the partitions it replaces stay
+//! complete. Only complete hours are read. An
 //! hour without datapoints has no row: a resource that has none is counted
 //! in the run's warnings, never stored as zero use. Throttling is retried by
 //! the SDK with jittered backoff; a query that comes back `InternalError`
@@ -135,6 +140,9 @@ struct Query {
     name: &'static str,
     stat: &'static str,
     dimension: (&'static str, String),
+    /// Every dimension of the series (`ListMetrics` says which: the agent
+    /// adds `ImageId`, `InstanceType`, ... to `InstanceId`).
+    dimensions: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +163,7 @@ fn queries(resource_type: &str, id: &str, attributes: &serde_json::Value) -> Vec
         namespace,
         name,
         stat,
+        dimensions: vec![(dim.to_string(), value.clone())],
         dimension: (dim, value),
     };
     let id_s = id.to_string();
@@ -353,6 +362,10 @@ fn targets(
     Ok((out, last))
 }
 
+/// The series that exist: (namespace, metric, resource's dimension value)
+/// → every dimension of the series.
+type Series = BTreeMap<(&'static str, &'static str, String), Vec<(String, String)>>;
+
 /// One hour's figures of one (resource, metric), as they arrive.
 #[derive(Debug, Default, Clone, Copy)]
 struct Hour {
@@ -420,34 +433,24 @@ impl Collector for AwsCloudWatch {
                 report,
             });
         }
-        // Each resource from the day of its latest stored hour (that day
-        // re-read whole), or from the backfill's start.
-        let start_of = |id: &str| -> NaiveDateTime {
-            stored
-                .get(id)
-                .map(|t| t.date().and_hms_opt(0, 0, 0).expect("midnight exists"))
-                .filter(|t| *t > backfill_start)
-                .unwrap_or(backfill_start)
-        };
-        let mut groups: BTreeMap<(String, String, NaiveDateTime), Vec<Query>> = BTreeMap::new();
+        // A day's partition holds every resource's hours, so every day
+        // replaced is re-read for all of them: from the day of the latest
+        // hour stored, or the backfill's start if some resource with data
+        // has none stored yet (a new one; resources without any series do
+        // not count).
+        let mut groups: BTreeMap<(String, String), Vec<Query>> = BTreeMap::new();
         let wanted_regions = self.config.regions.as_ref();
         for t in &targets {
             if wanted_regions.is_some_and(|r| !r.contains(&t.region)) {
                 continue;
             }
             groups
-                .entry((t.account.clone(), t.region.clone(), start_of(&t.id)))
+                .entry((t.account.clone(), t.region.clone()))
                 .or_default()
                 .extend(queries(&t.resource_type, &t.id, &t.attributes));
         }
-        let first_day = groups
-            .keys()
-            .map(|(_, _, s)| s.date())
-            .min()
-            .unwrap_or(end.date());
-        let mut hours: BTreeMap<(String, &'static str, i64), Hour> = BTreeMap::new();
-        let mut with_data: BTreeSet<String> = BTreeSet::new();
-        for ((account, region, start), qs) in &groups {
+        let mut clients = Vec::new();
+        for ((account, region), qs) in &groups {
             let mut settings = self.aws.settings(&self.name);
             settings.region = region.clone();
             if let Some(role) = self
@@ -459,11 +462,39 @@ impl Collector for AwsCloudWatch {
                 settings.role_arn = Some(role.clone());
             }
             let client = aws_sdk_cloudwatch::Client::new(&settings.sdk_config().await);
+            let existing = self.existing(&client, qs, &mut report).await?;
+            let qs: Vec<Query> = qs
+                .iter()
+                .filter_map(|q| {
+                    let dims = existing.get(&(q.namespace, q.name, q.dimension.1.clone()))?;
+                    let mut q = q.clone();
+                    q.dimensions = dims.clone();
+                    Some(q)
+                })
+                .collect();
+            clients.push((client, qs));
+        }
+        let start = clients
+            .iter()
+            .flat_map(|(_, qs)| qs.iter())
+            .map(|q| {
+                stored
+                    .get(&q.resource)
+                    .map(|t| t.date().and_hms_opt(0, 0, 0).expect("midnight exists"))
+                    .filter(|t| *t > backfill_start)
+                    .unwrap_or(backfill_start)
+            })
+            .min()
+            .unwrap_or(end);
+        let first_day = start.date();
+        let mut hours: BTreeMap<(String, &'static str, i64), Hour> = BTreeMap::new();
+        let mut with_data: BTreeSet<String> = BTreeSet::new();
+        for (client, qs) in &clients {
             for batch in qs.chunks(self.config.queries_per_request) {
                 self.fetch(
-                    &client,
+                    client,
                     batch,
-                    *start,
+                    start,
                     end,
                     &mut hours,
                     &mut with_data,
@@ -527,6 +558,81 @@ impl Collector for AwsCloudWatch {
 }
 
 impl AwsCloudWatch {
+    /// The (namespace, metric, dimension value) series that exist, from
+    /// `ListMetrics` (free of charge, and it lists every series with data
+    /// in the last two weeks): `GetMetricData` is billed per metric asked
+    /// for, and most volumes and most instances without the CloudWatch
+    /// agent have none of some metrics.
+    async fn existing(
+        &self,
+        client: &aws_sdk_cloudwatch::Client,
+        queries: &[Query],
+        report: &mut CollectReport,
+    ) -> Result<BTreeMap<(&'static str, &'static str, String), Vec<(String, String)>>, CollectError>
+    {
+        const LIST: &str = "cloudwatch:ListMetrics";
+        let kinds: BTreeSet<(&'static str, &'static str, &'static str)> = queries
+            .iter()
+            .map(|q| (q.namespace, q.name, q.dimension.0))
+            .collect();
+        let mut found: Series = BTreeMap::new();
+        for (namespace, name, dimension) in kinds {
+            let mut token: Option<String> = None;
+            for _ in 0..MAX_PAGES {
+                let page = client
+                    .list_metrics()
+                    .namespace(namespace)
+                    .metric_name(name)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        let f = AwsFailure::from_sdk(&e);
+                        if f.credentials {
+                            CollectError::Credentials {
+                                api: LIST,
+                                message: f.message,
+                            }
+                        } else {
+                            CollectError::Api {
+                                api: LIST,
+                                page: report.pages + 1,
+                                message: f.message,
+                                retryable: f.retryable,
+                            }
+                        }
+                    })?;
+                report.pages += 1;
+                for m in page.metrics() {
+                    // The series of one resource: the one keyed by its
+                    // dimension alone, else (the agent's appended
+                    // dimensions) the one with the fewest others.
+                    let dims: Vec<(String, String)> = m
+                        .dimensions()
+                        .iter()
+                        .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+                        .collect();
+                    let Some((_, value)) = dims.iter().find(|(n, _)| n == dimension) else {
+                        continue;
+                    };
+                    let key = (namespace, name, value.clone());
+                    let better = found.get(&key).is_none_or(|old| dims.len() < old.len());
+                    if better {
+                        found.insert(key, dims);
+                    }
+                }
+                token = page
+                    .next_token()
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// One batch of queries, through every page; its datapoints go into
     /// `hours`.
     #[allow(clippy::too_many_arguments)]
@@ -550,12 +656,12 @@ impl AwsCloudWatch {
                 let metric = Metric::builder()
                     .namespace(q.namespace)
                     .metric_name(q.name)
-                    .dimensions(
-                        Dimension::builder()
-                            .name(q.dimension.0)
-                            .value(q.dimension.1.clone())
-                            .build(),
-                    )
+                    .set_dimensions(Some(
+                        q.dimensions
+                            .iter()
+                            .map(|(n, v)| Dimension::builder().name(n).value(v).build())
+                            .collect(),
+                    ))
                     .build();
                 MetricDataQuery::builder()
                     .id(format!("q{i}"))
