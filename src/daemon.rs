@@ -50,7 +50,7 @@ pub async fn run(app: Arc<App>, metrics: Metrics) -> anyhow::Result<()> {
     let mut stop = stop_rx.clone();
     loop {
         let cycle = async {
-            collect_cycle(&app, &metrics).await;
+            let _ = collect_cycle(&app, &metrics).await;
             metrics.set_ready();
             crate::memory::give_back_freed_memory();
         };
@@ -96,14 +96,18 @@ async fn shutdown(server: tokio::task::JoinHandle<std::io::Result<()>>) -> anyho
     Ok(())
 }
 
-/// `vitals run --once`: one collection, one analysis, every report. Returns
-/// the files written and whether everything succeeded.
-pub async fn once(
-    app: Arc<App>,
-    metrics: Metrics,
-) -> anyhow::Result<(Vec<std::path::PathBuf>, bool)> {
+/// What `vitals run --once` did.
+pub struct Once {
+    pub files: Vec<std::path::PathBuf>,
+    /// The savings analyzers' findings, judged up to the latest inventory.
+    pub savings: Vec<vitals_core::finding::Finding>,
+    pub ok: bool,
+}
+
+/// `vitals run --once`: one collection, one analysis, every report.
+pub async fn once(app: Arc<App>, metrics: Metrics) -> anyhow::Result<Once> {
     clean_stale(&app);
-    let mut ok = collect_cycle(&app, &metrics).await;
+    let (mut ok, savings) = collect_cycle(&app, &metrics).await;
     let mut files = Vec::new();
     match report_cycle_files(&app, &metrics).await {
         Ok((written, all_ok)) => {
@@ -115,7 +119,7 @@ pub async fn once(
             ok = false;
         }
     }
-    Ok((files, ok))
+    Ok(Once { files, savings, ok })
 }
 
 fn clean_stale(app: &App) {
@@ -129,9 +133,12 @@ fn clean_stale(app: &App) {
     }
 }
 
-/// Collects from every source, then refreshes the cost gauges. True if
-/// every collector and analyzer succeeded.
-async fn collect_cycle(app: &Arc<App>, metrics: &Metrics) -> bool {
+/// Collects from every source, then refreshes the gauges. True if every
+/// collector and analyzer succeeded; and the savings findings.
+async fn collect_cycle(
+    app: &Arc<App>,
+    metrics: &Metrics,
+) -> (bool, Vec<vitals_core::finding::Finding>) {
     let window = CollectWindow {
         since: None,
         until: None,
@@ -141,23 +148,26 @@ async fn collect_cycle(app: &Arc<App>, metrics: &Metrics) -> bool {
     let mut ok = outcomes.iter().all(|o| o.result.is_ok());
     ok &= refresh_cost_metrics(app, metrics).await;
     ok &= refresh_latency_metrics(app, metrics).await;
-    ok &= refresh_savings_metrics(app, metrics).await;
-    ok
+    let (savings_ok, savings) = refresh_savings_metrics(app, metrics).await;
+    (ok && savings_ok, savings)
 }
 
 /// Sets the savings gauges from the savings analyzers, judged up to the
-/// latest day with an inventory snapshot.
-async fn refresh_savings_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
+/// latest day with an inventory snapshot; returns their findings.
+async fn refresh_savings_metrics(
+    app: &Arc<App>,
+    metrics: &Metrics,
+) -> (bool, Vec<vitals_core::finding::Finding>) {
     let kinds = pipeline::kinds_about(app, Dataset::Inventory);
     if kinds.is_empty() {
-        return true;
+        return (true, Vec::new());
     }
     let latest = match pipeline::latest_day(app, Dataset::Inventory).await {
         Ok(Some(day)) => day,
-        Ok(None) => return true,
+        Ok(None) => return (true, Vec::new()),
         Err(e) => {
             tracing::error!("reading the store: {e:#}");
-            return false;
+            return (false, Vec::new());
         }
     };
     let Ok(analysis) = pipeline::analyze(
@@ -168,11 +178,11 @@ async fn refresh_savings_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
     )
     .await
     else {
-        return false;
+        return (false, Vec::new());
     };
     metrics.set_savings(&kinds, &analysis.findings);
     metrics.set_findings(&kinds, &analysis.findings);
-    analysis.failures.is_empty()
+    (analysis.failures.is_empty(), analysis.findings)
 }
 
 /// Sets the latency gauges from the 7 days up to the latest day with

@@ -107,11 +107,12 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Run { once: false } => Ok(daemon::run(app, metrics).await?),
         Command::Run { once: true } => {
-            let (files, ok) = daemon::once(app, metrics).await?;
-            for f in &files {
+            let done = daemon::once(app, metrics).await?;
+            print!("{}", summary_text::savings(&done.savings));
+            for f in &done.files {
                 println!("report written: {}", f.display());
             }
-            if !ok {
+            if !done.ok {
                 return Err(anyhow::anyhow!("some jobs failed; see the log above").into());
             }
             Ok(())

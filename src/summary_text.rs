@@ -70,6 +70,18 @@ pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
             Summary::Savings(c) => coverage(&mut out, c),
         }
     }
+    out.push_str(&savings_totals(findings));
+    if !findings.is_empty() {
+        let _ = writeln!(out, "{} finding(s)", findings.len());
+        for f in findings {
+            let _ = writeln!(out, "  [{:?}] {}: {}", f.severity, f.kind, f.title);
+        }
+    }
+    out
+}
+
+fn savings_totals(findings: &[Finding]) -> String {
+    let mut out = String::new();
     let by_kind = vitals_core::savings::savings_by(findings, |f| Some(f.kind.clone()));
     if !by_kind.is_empty() {
         let _ = writeln!(out, "monthly savings (each resource counted once):");
@@ -85,11 +97,23 @@ pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
             );
         }
     }
-    if !findings.is_empty() {
-        let _ = writeln!(out, "{} finding(s)", findings.len());
-        for f in findings {
-            let _ = writeln!(out, "  [{:?}] {}: {}", f.severity, f.kind, f.title);
-        }
+    out
+}
+
+/// `vitals run --once`'s savings: the totals, then each finding, largest
+/// saving first (cost increases last).
+pub fn savings(findings: &[Finding]) -> String {
+    let mut out = savings_totals(findings);
+    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    sorted.sort_by(|a, b| {
+        let s = |f: &Finding| f.monthly_savings.unwrap_or(f64::NEG_INFINITY);
+        s(b).total_cmp(&s(a))
+    });
+    if !sorted.is_empty() {
+        let _ = writeln!(out, "savings findings, largest first:");
+    }
+    for f in sorted {
+        let _ = writeln!(out, "  [{}] {}", f.kind, f.title);
     }
     out
 }

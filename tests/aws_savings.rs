@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::harness::{Workspace, repo};
+use crate::harness::{Workspace, duckdb_rows, repo};
 use crate::peers::{Fault, FaultProxy, Moto, Request, venv_bin};
 
 /// On-demand Linux prices the replayed `GetProducts` answers with (AWS's
@@ -345,6 +345,24 @@ fn savings_on_a_moto_fleet_equal_the_tests_own_computation() {
             .contains("had no datapoints (no data, not zero use)"),
         "{}",
         run.stderr
+    );
+    // The buckets, each with its region (GetBucketLocation), read back by
+    // DuckDB from the store's Parquet.
+    let buckets = duckdb_rows(&format!(
+        "SELECT resource_id, region_id FROM read_parquet('{}/inventory/**/*.parquet') \
+         WHERE resource_type = 'bucket' ORDER BY 1",
+        ws.path("store").display()
+    ));
+    let buckets: Vec<(String, String)> = buckets
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().into(), r[1].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(
+        buckets,
+        [
+            ("acme-eu-west-1-logs".to_string(), "eu-west-1".to_string()),
+            ("acme-us-east-1-logs".to_string(), "us-east-1".to_string()),
+        ]
     );
     let analysis = ws.analyze(&week_ago(), &today());
     let findings = analysis["findings"].as_array().unwrap();

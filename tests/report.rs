@@ -37,6 +37,13 @@ fn the_sample_report_has_the_sample_totals_per_provider() {
         "{run:#?}"
     );
     assert!(html.is_file());
+    // It prints the savings it found, with their total.
+    assert!(
+        run.stdout
+            .contains("monthly savings (each resource counted once):")
+            && run.stdout.contains("m5.2xlarge -> m5.large"),
+        "{run:#?}"
+    );
     let html = std::fs::read_to_string(html).unwrap();
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(ws.path("reports-out/weekly-2024-W39.json")).unwrap(),

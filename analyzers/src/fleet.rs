@@ -334,10 +334,7 @@ pub fn daily_utilization(
     .filter(metric_filter(metrics).and(col("avg").is_not_null()))
     .with_column(col("ts").dt().date().alias("day"))
     .group_by([col("resource_id"), col("metric"), col("day")])
-    .agg([
-        col("avg").mean().alias("mean"),
-        col("ts").n_unique().alias("hours"),
-    ])
+    .agg([col("avg").mean().alias("mean"), len().alias("hours")])
     .sort(["resource_id", "metric", "day"], Default::default());
     let df = collect_streaming(plan).map_err(frame_error(analyzer, "daily utilization"))?;
     let read = || -> PolarsResult<DailyUtilization> {
@@ -425,7 +422,7 @@ pub fn hourly_percentile(
         col("value")
             .quantile(lit(q), QuantileMethod::Linear)
             .alias("p"),
-        col("ts").n_unique().alias("hours"),
+        len().alias("hours"),
     ]);
     let df = collect_streaming(plan).map_err(frame_error(analyzer, "hourly percentile"))?;
     let read = || -> PolarsResult<HashMap<String, Percentile>> {
@@ -561,8 +558,13 @@ pub fn billed_costs(
 /// shared tenancy; other platforms keep their billed cost basis).
 #[derive(Debug, Default)]
 pub struct PriceBook {
-    prices: HashMap<(String, String, String, String), Vec<Price>>,
+    /// provider → region → type → purchase option → prices (one per zone);
+    /// nested so that a lookup by `&str` allocates nothing.
+    prices: Nested<Nested<Nested<Nested<Vec<Price>>>>>,
 }
+
+/// One level of [`PriceBook`]'s keys.
+type Nested<T> = HashMap<String, T>;
 
 /// One price.
 #[derive(Debug, Clone, PartialEq)]
@@ -627,27 +629,45 @@ impl PriceBook {
                 let key = [&provider, &region, &itype, &option]
                     .map(|c| c.get(i).unwrap_or_default().to_string());
                 let [p, r, ty, o] = key;
-                book.prices.entry((p, r, ty, o)).or_default().push(Price {
-                    availability_zone: zone.get(i).map(str::to_string),
-                    per_hour: price.get(i).unwrap_or(f64::NAN),
-                    currency: currency.get(i).unwrap_or_default().to_string(),
-                    source: source.get(i).unwrap_or_default().to_string(),
-                });
+                book.prices
+                    .entry(p)
+                    .or_default()
+                    .entry(r)
+                    .or_default()
+                    .entry(ty)
+                    .or_default()
+                    .entry(o)
+                    .or_default()
+                    .push(Price {
+                        availability_zone: zone.get(i).map(str::to_string),
+                        per_hour: price.get(i).unwrap_or(f64::NAN),
+                        currency: currency.get(i).unwrap_or_default().to_string(),
+                        source: source.get(i).unwrap_or_default().to_string(),
+                    });
             }
             Ok(book)
         };
         read().map_err(frame_error(analyzer, "prices"))
     }
 
+    fn of(
+        &self,
+        provider: &str,
+        region: &str,
+        instance_type: &str,
+        option: &str,
+    ) -> Option<&[Price]> {
+        self.prices
+            .get(provider)?
+            .get(region)?
+            .get(instance_type)?
+            .get(option)
+            .map(Vec::as_slice)
+    }
+
     /// The on-demand price of a type in a region.
     pub fn on_demand(&self, provider: &str, region: &str, instance_type: &str) -> Option<&Price> {
-        self.prices
-            .get(&(
-                provider.to_string(),
-                region.to_string(),
-                instance_type.to_string(),
-                "on_demand".to_string(),
-            ))?
+        self.of(provider, region, instance_type, "on_demand")?
             .iter()
             .find(|p| p.per_hour.is_finite())
     }
@@ -661,12 +681,7 @@ impl PriceBook {
         instance_type: &str,
         zone: Option<&str>,
     ) -> Option<&Price> {
-        let prices = self.prices.get(&(
-            provider.to_string(),
-            region.to_string(),
-            instance_type.to_string(),
-            "spot".to_string(),
-        ))?;
+        let prices = self.of(provider, region, instance_type, "spot")?;
         let finite = prices.iter().filter(|p| p.per_hour.is_finite());
         zone.and_then(|z| {
             finite

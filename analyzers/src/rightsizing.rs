@@ -213,13 +213,11 @@ fn tier(current: &InstanceType, candidate: &InstanceType) -> Tier {
 /// `m6i` previous), an architecture in common, the same GPUs, the same
 /// burstable kind, not bare metal.
 fn compatible(current: &InstanceType, candidate: &InstanceType) -> bool {
-    let arch = |t: &InstanceType| -> BTreeSet<String> {
-        t.architectures
-            .iter()
-            .filter(|a| a.as_str() != "i386")
-            .cloned()
-            .collect()
-    };
+    let shared_arch = current
+        .architectures
+        .iter()
+        .filter(|a| a.as_str() != "i386")
+        .any(|a| candidate.architectures.contains(a));
     candidate.instance_type != current.instance_type
         && (candidate.generation == Generation::Current
             || tier(current, candidate) != Tier::OtherFamily)
@@ -229,7 +227,7 @@ fn compatible(current: &InstanceType, candidate: &InstanceType) -> bool {
         && (!current.has_gpu()
             || (candidate.gpu_model == current.gpu_model
                 && candidate.gpu_count == current.gpu_count))
-        && !arch(current).is_disjoint(&arch(candidate))
+        && shared_arch
 }
 
 /// A proposed type and its cost relative to the current type's.
@@ -255,11 +253,31 @@ pub fn propose<'a>(
     needs: &Needs,
     price_of: &dyn Fn(&str) -> Option<f64>,
 ) -> Option<Proposal<'a>> {
+    propose_among(
+        &compatible_types(catalog, current),
+        current,
+        needs,
+        price_of,
+    )
+}
+
+/// The catalog's types that could replace `current` ([`compatible`]); a
+/// run computes them once per type, not once per instance.
+pub fn compatible_types<'a>(catalog: &'a Catalog, current: &InstanceType) -> Vec<&'a InstanceType> {
+    catalog.iter().filter(|c| compatible(current, c)).collect()
+}
+
+/// [`propose`] among `candidates`, compatible types of `current`.
+pub fn propose_among<'a>(
+    candidates: &[&'a InstanceType],
+    current: &InstanceType,
+    needs: &Needs,
+    price_of: &dyn Fn(&str) -> Option<f64>,
+) -> Option<Proposal<'a>> {
     let current_price = price_of(&current.instance_type);
     let mut best: BTreeMap<Tier, Proposal<'a>> = BTreeMap::new();
-    for candidate in catalog.iter() {
-        if !compatible(current, candidate)
-            || f64::from(candidate.vcpu) < needs.vcpu
+    for &candidate in candidates {
+        if f64::from(candidate.vcpu) < needs.vcpu
             || candidate.memory_gib() < needs.memory_gib - 1e-9
         {
             continue;
@@ -373,6 +391,8 @@ impl Analyzer for Rightsizing {
         };
         let mut findings = Vec::new();
         let mut unknown = BTreeSet::new();
+        let mut compatible_of: std::collections::HashMap<String, Vec<&InstanceType>> =
+            Default::default();
         for s in &subjects {
             let first = s.members[0];
             let Some(type_name) = first.instance_type.as_deref() else {
@@ -396,7 +416,10 @@ impl Analyzer for Rightsizing {
                     .on_demand(&first.provider, &region, t)
                     .map(|p| p.per_hour)
             };
-            let Some(proposal) = propose(catalog, current, &needs, &price_of) else {
+            let candidates = compatible_of
+                .entry(type_name.to_string())
+                .or_insert_with(|| compatible_types(catalog, current));
+            let Some(proposal) = propose_among(candidates, current, &needs, &price_of) else {
                 continue;
             };
             let current_price = prices.on_demand(&first.provider, &region, type_name);
