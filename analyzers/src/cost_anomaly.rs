@@ -472,21 +472,10 @@ fn daily_series(
 
 /// Rows with their day in `range`, with a `day` column.
 fn in_range(frame: LazyFrame, range: DayRange) -> LazyFrame {
-    let start = range.start.and_hms_opt(0, 0, 0).expect("midnight exists");
-    let end = (range.end + Duration::days(1))
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight exists");
-    let ts = col(Dataset::Cost.time_column());
+    let time = Dataset::Cost.time_column();
     frame
-        .filter(
-            ts.clone()
-                .gt_eq(lit(start).dt().cast_time_unit(TimeUnit::Microseconds))
-                .and(
-                    ts.clone()
-                        .lt(lit(end).dt().cast_time_unit(TimeUnit::Microseconds)),
-                ),
-        )
-        .with_column(ts.dt().date().alias("day"))
+        .filter(vitals_core::frames::on_days(time, range))
+        .with_column(col(time).dt().date().alias("day"))
 }
 
 fn day_from_epoch(days: i32) -> Option<NaiveDate> {

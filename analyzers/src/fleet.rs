@@ -15,7 +15,7 @@ use polars::prelude::*;
 use serde::Deserialize;
 use vitals_core::Dataset;
 use vitals_core::evidence::{Saving, SavingBasis};
-use vitals_core::frames::{collect_streaming, exact_sum};
+use vitals_core::frames::{collect_streaming, exact_sum, on_days};
 use vitals_core::period::DayRange;
 use vitals_core::store::Store;
 
@@ -122,15 +122,7 @@ fn store_error(analyzer: &str) -> impl Fn(vitals_core::Error) -> AnalyzeError {
 
 /// Rows of `frame` whose `ts` falls on a day of `range`.
 fn ts_in(frame: LazyFrame, range: DayRange) -> LazyFrame {
-    let start = range.start.and_hms_opt(0, 0, 0).expect("midnight exists");
-    let end = (range.end + Duration::days(1))
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight exists");
-    frame.filter(
-        col("ts")
-            .gt_eq(lit(start).dt().cast_time_unit(TimeUnit::Microseconds))
-            .and(col("ts").lt(lit(end).dt().cast_time_unit(TimeUnit::Microseconds))),
-    )
+    frame.filter(on_days("ts", range))
 }
 
 /// The store's inventory and what it said over the lookback.
@@ -318,13 +310,37 @@ fn metric_filter(metrics: &[&str]) -> Expr {
         .unwrap_or(lit(false))
 }
 
-/// The daily means of `metrics` over `range`.
+/// The daily means of `metrics` over `range` for the resources `ids`.
+///
+/// The group keys are integers (the resource's index in `ids`, the
+/// metric's in `metrics`), joined on from small tables: string keys would
+/// be views into the scanned batches and keep them alive, so memory would
+/// grow with the dataset (measured: 565 MB for 5,000 instances' 14 days,
+/// 1.04 GB for 10,000).
 pub fn daily_utilization(
     store: &Store,
     range: DayRange,
     metrics: &[&str],
+    ids: &[&str],
     analyzer: &str,
 ) -> Result<DailyUtilization, AnalyzeError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let index = df!(
+        "resource_id" => ids,
+        "rid" => (0..ids.len() as u32).collect::<Vec<u32>>()
+    )
+    .map_err(frame_error(analyzer, "resource index"))?;
+    let metric_code =
+        metrics
+            .iter()
+            .enumerate()
+            .fold(lit(NULL).cast(DataType::UInt32), |acc, (i, m)| {
+                when(col("metric").eq(lit(*m)))
+                    .then(lit(i as u32))
+                    .otherwise(acc)
+            });
     let plan = ts_in(
         store
             .scan(Dataset::Utilization, Some(range))
@@ -332,29 +348,47 @@ pub fn daily_utilization(
         range,
     )
     .filter(metric_filter(metrics).and(col("avg").is_not_null()))
-    .with_column(col("ts").dt().date().alias("day"))
-    .group_by([col("resource_id"), col("metric"), col("day")])
+    .select([
+        col("resource_id"),
+        metric_code.alias("mid"),
+        col("ts").dt().date().alias("day"),
+        col("avg"),
+    ])
+    .join(
+        index.lazy(),
+        [col("resource_id")],
+        [col("resource_id")],
+        JoinArgs {
+            build_side: Some(JoinBuildSide::ForceRight),
+            ..JoinArgs::new(JoinType::Inner)
+        },
+    )
+    .group_by([col("rid"), col("mid"), col("day")])
     .agg([col("avg").mean().alias("mean"), len().alias("hours")])
-    .sort(["resource_id", "metric", "day"], Default::default());
+    .sort(["rid", "mid", "day"], Default::default());
     let df = collect_streaming(plan).map_err(frame_error(analyzer, "daily utilization"))?;
     let read = || -> PolarsResult<DailyUtilization> {
-        let ids = df.column("resource_id")?.str()?;
-        let metric = df.column("metric")?.str()?;
+        let rid = df.column("rid")?.u32()?;
+        let mid = df.column("mid")?.u32()?;
         let days = df.column("day")?.date()?.physical().clone();
         let mean = df.column("mean")?.f64()?;
         let hours = df.column("hours")?.cast(&DataType::UInt32)?;
         let hours = hours.u32()?;
         let mut out: DailyUtilization = HashMap::new();
         for i in 0..df.height() {
-            let (Some(id), Some(m), Some(day), Some(v)) =
-                (ids.get(i), metric.get(i), days.get(i), mean.get(i))
+            let (Some(r), Some(m), Some(day), Some(v)) =
+                (rid.get(i), mid.get(i), days.get(i), mean.get(i))
             else {
                 continue;
             };
-            let Some(day) = day_from_epoch(day) else {
+            let (Some(id), Some(metric), Some(day)) = (
+                ids.get(r as usize),
+                metrics.get(m as usize),
+                day_from_epoch(day),
+            ) else {
                 continue;
             };
-            out.entry((id.to_string(), m.to_string()))
+            out.entry((id.to_string(), metric.to_string()))
                 .or_default()
                 .push(DailyUse {
                     day,
@@ -486,23 +520,11 @@ pub fn billed_costs(
     }
     let map = df!("resource_id" => keys, "subject" => subjects)
         .map_err(frame_error(analyzer, "cost keys"))?;
-    let start = range.start.and_hms_opt(0, 0, 0).expect("midnight exists");
-    let end = (range.end + Duration::days(1))
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight exists");
     let ts = col(Dataset::Cost.time_column());
     let plan = store
         .scan(Dataset::Cost, Some(range))
         .map_err(store_error(analyzer))?
-        .filter(
-            ts.clone()
-                .gt_eq(lit(start).dt().cast_time_unit(TimeUnit::Microseconds))
-                .and(
-                    ts.clone()
-                        .lt(lit(end).dt().cast_time_unit(TimeUnit::Microseconds)),
-                )
-                .and(col("resource_id").is_not_null()),
-        )
+        .filter(on_days(Dataset::Cost.time_column(), range).and(col("resource_id").is_not_null()))
         .select([
             col("resource_id"),
             col("effective_cost"),

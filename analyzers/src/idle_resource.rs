@@ -293,7 +293,12 @@ impl Analyzer for IdleResource {
         let longest = c.lookback_days.max(c.volume_days).max(c.lb_days);
         let range = fleet::lookback(ctx, longest);
         let inventory = Inventory::load(ctx.store, range, &self.name)?;
-        let usage = fleet::daily_utilization(ctx.store, range, &METRICS, &self.name)?;
+        let ids: Vec<&str> = inventory
+            .resources
+            .iter()
+            .map(|r| r.resource_id.as_str())
+            .collect();
+        let usage = fleet::daily_utilization(ctx.store, range, &METRICS, &ids, &self.name)?;
         let prices = PriceBook::load(ctx.store, range.end, &self.name)?;
         let subjects: Vec<(&Resource, String)> = inventory
             .resources

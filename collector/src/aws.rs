@@ -144,6 +144,23 @@ pub struct AwsFailure {
 }
 
 impl AwsFailure {
+    /// The run's error for a failed call of `api` on `page`: a credentials
+    /// error, or an API error that says whether a later run may succeed.
+    pub fn into_error(self, api: &'static str, page: usize) -> crate::error::CollectError {
+        if self.credentials {
+            return crate::error::CollectError::Credentials {
+                api,
+                message: self.message,
+            };
+        }
+        crate::error::CollectError::Api {
+            api,
+            page,
+            message: self.message,
+            retryable: self.retryable,
+        }
+    }
+
     /// Reads an error of any AWS SDK crate (they share the response type).
     pub fn from_sdk<E>(e: &SdkError<E, HttpResponse>) -> AwsFailure
     where

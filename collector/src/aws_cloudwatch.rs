@@ -586,22 +586,7 @@ impl AwsCloudWatch {
                     .set_next_token(token.take())
                     .send()
                     .await
-                    .map_err(|e| {
-                        let f = AwsFailure::from_sdk(&e);
-                        if f.credentials {
-                            CollectError::Credentials {
-                                api: LIST,
-                                message: f.message,
-                            }
-                        } else {
-                            CollectError::Api {
-                                api: LIST,
-                                page: report.pages + 1,
-                                message: f.message,
-                                retryable: f.retryable,
-                            }
-                        }
-                    })?;
+                    .map_err(|e| AwsFailure::from_sdk(&e).into_error(LIST, report.pages + 1))?;
                 report.pages += 1;
                 for m in page.metrics() {
                     // The series of one resource: the one keyed by its
@@ -688,22 +673,7 @@ impl AwsCloudWatch {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| {
-                    let f = AwsFailure::from_sdk(&e);
-                    if f.credentials {
-                        CollectError::Credentials {
-                            api: API,
-                            message: f.message,
-                        }
-                    } else {
-                        CollectError::Api {
-                            api: API,
-                            page: report.pages + 1,
-                            message: f.message,
-                            retryable: f.retryable,
-                        }
-                    }
-                })?;
+                .map_err(|e| AwsFailure::from_sdk(&e).into_error(API, report.pages + 1))?;
             report.pages += 1;
             for r in page.metric_data_results() {
                 let Some(i) = r

@@ -145,19 +145,10 @@ impl Failure {
         }
     }
 
-    fn into_error(self, page: usize) -> CollectError {
-        if self.failure.credentials && !self.denied {
-            return CollectError::Credentials {
-                api: self.api,
-                message: self.failure.message,
-            };
-        }
-        CollectError::Api {
-            api: self.api,
-            page,
-            message: self.failure.message,
-            retryable: self.failure.retryable,
-        }
+    fn into_error(mut self, page: usize) -> CollectError {
+        // A denial is the API's answer about this scope, not bad credentials.
+        self.failure.credentials &= !self.denied;
+        self.failure.into_error(self.api, page)
     }
 }
 

@@ -297,22 +297,6 @@ impl Collector for AwsPricing {
     }
 }
 
-fn api_error(api: &'static str, page: usize, f: AwsFailure) -> CollectError {
-    if f.credentials {
-        CollectError::Credentials {
-            api,
-            message: f.message,
-        }
-    } else {
-        CollectError::Api {
-            api,
-            page,
-            message: f.message,
-            retryable: f.retryable,
-        }
-    }
-}
-
 impl AwsPricing {
     async fn on_demand(
         &self,
@@ -357,7 +341,7 @@ impl AwsPricing {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| api_error(PRODUCTS, report.pages + 1, AwsFailure::from_sdk(&e)))?;
+                .map_err(|e| AwsFailure::from_sdk(&e).into_error(PRODUCTS, report.pages + 1))?;
             report.pages += 1;
             for text in page.price_list() {
                 let (ty, product_region, price, published) =
@@ -432,7 +416,7 @@ impl AwsPricing {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| api_error(SPOT, report.pages + 1, AwsFailure::from_sdk(&e)))?;
+                .map_err(|e| AwsFailure::from_sdk(&e).into_error(SPOT, report.pages + 1))?;
             report.pages += 1;
             for p in page.spot_price_history() {
                 let bad = |field: &str| CollectError::BadResponse {

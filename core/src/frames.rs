@@ -1,6 +1,21 @@
 //! Running Polars plans the way every analyzer should.
 
+use chrono::Duration;
 use polars::prelude::*;
+
+use crate::period::DayRange;
+
+/// Rows whose `column` (a UTC datetime) falls on a day of `range`: from the
+/// first day's midnight to the midnight after the last.
+pub fn on_days(column: &str, range: DayRange) -> Expr {
+    let start = range.start.and_hms_opt(0, 0, 0).expect("midnight exists");
+    let end = (range.end + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists");
+    col(column)
+        .gt_eq(lit(start).dt().cast_time_unit(TimeUnit::Microseconds))
+        .and(col(column).lt(lit(end).dt().cast_time_unit(TimeUnit::Microseconds)))
+}
 
 /// Collects a plan on Polars' streaming engine: scans are read in morsels and
 /// reduced as they arrive, so memory holds the plan's state (its groups), not
