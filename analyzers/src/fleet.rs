@@ -15,7 +15,7 @@ use polars::prelude::*;
 use serde::Deserialize;
 use vitals_core::Dataset;
 use vitals_core::evidence::{Saving, SavingBasis};
-use vitals_core::frames::{collect_streaming, exact_sum, on_days};
+use vitals_core::frames::{collect_streaming, exact_sum, latest_of_each_source, on_days};
 use vitals_core::period::DayRange;
 use vitals_core::store::Store;
 
@@ -145,14 +145,12 @@ impl Inventory {
                 .map_err(store_error(analyzer))?,
             range,
         );
-        let latest_of_source = col("ts")
-            .max()
-            .over([col("source")])
-            .map_err(frame_error(analyzer, "latest inventory"))?;
-        let latest = scan.clone().filter(col("ts").eq(latest_of_source)).sort(
-            ["resource_id", "ts"],
-            SortMultipleOptions::default().with_order_descending_multi([false, true]),
-        );
+        let latest = latest_of_each_source(scan.clone())
+            .map_err(frame_error(analyzer, "latest inventory"))?
+            .sort(
+                ["resource_id", "ts"],
+                SortMultipleOptions::default().with_order_descending_multi([false, true]),
+            );
         let df = collect_streaming(latest).map_err(frame_error(analyzer, "latest inventory"))?;
         let resources =
             resources_of(&df).map_err(frame_error(analyzer, "reading the inventory"))?;

@@ -43,7 +43,7 @@ use serde::Deserialize;
 use vitals_core::Dataset;
 use vitals_core::Store;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
-use vitals_core::frames::collect_streaming;
+use vitals_core::frames::{collect_streaming, latest_of_each_source};
 use vitals_core::resource_rows::{RowsBuilder, UtilizationRow};
 
 use crate::aws::{self, AwsFailure};
@@ -277,27 +277,28 @@ fn targets(
         start: today - Duration::days(i64::from(backfill_days)),
         end: today,
     };
-    let latest = col("ts").max().over([col("source")]).map_err(store_error)?;
-    let inventory = store
-        .scan(Dataset::Inventory, Some(range))
-        .map_err(store_error)?
-        .filter(col("ts").eq(latest))
-        .filter(
-            col("resource_type")
-                .eq(lit("instance"))
-                .or(col("resource_type").eq(lit("volume")))
-                .or(col("resource_type").eq(lit("load_balancer"))),
-        )
-        .filter(col("provider").eq(lit("AWS")))
-        .select([
-            col("account_id"),
-            col("region_id"),
-            col("resource_type"),
-            col("resource_id"),
-            col("attributes"),
-        ])
-        .unique(Some(cols(["resource_id"])), UniqueKeepStrategy::Any)
-        .sort(["resource_id"], Default::default());
+    let inventory = latest_of_each_source(
+        store
+            .scan(Dataset::Inventory, Some(range))
+            .map_err(store_error)?,
+    )
+    .map_err(store_error)?
+    .filter(
+        col("resource_type")
+            .eq(lit("instance"))
+            .or(col("resource_type").eq(lit("volume")))
+            .or(col("resource_type").eq(lit("load_balancer"))),
+    )
+    .filter(col("provider").eq(lit("AWS")))
+    .select([
+        col("account_id"),
+        col("region_id"),
+        col("resource_type"),
+        col("resource_id"),
+        col("attributes"),
+    ])
+    .unique(Some(cols(["resource_id"])), UniqueKeepStrategy::Any)
+    .sort(["resource_id"], Default::default());
     let df = collect_streaming(inventory).map_err(store_error)?;
     let text = |n: &str| -> Result<StringChunked, CollectError> {
         Ok(df
@@ -606,10 +607,7 @@ impl AwsCloudWatch {
                         found.insert(key, dims);
                     }
                 }
-                token = page
-                    .next_token()
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string);
+                token = crate::collector::next_page(page.next_token());
                 if token.is_none() {
                     break;
                 }
@@ -721,10 +719,7 @@ impl AwsCloudWatch {
                     }
                 }
             }
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
+            token = crate::collector::next_page(page.next_token());
             if token.is_none() {
                 break;
             }

@@ -171,10 +171,7 @@ impl Collector for AwsCostExplorer {
                     estimated.insert(day);
                 }
             }
-            token = response
-                .next_page_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
+            token = crate::collector::next_page(response.next_page_token());
             match &token {
                 None => break,
                 Some(t) if !seen_tokens.insert(t.clone()) => {

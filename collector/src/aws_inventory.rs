@@ -422,10 +422,7 @@ impl AwsInventory {
                     rows.push(row);
                 }
             }
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
+            token = crate::collector::next_page(page.next_token());
             if token.is_none() {
                 break;
             }
@@ -467,10 +464,7 @@ impl AwsInventory {
                 );
                 rows.push(row);
             }
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
+            token = crate::collector::next_page(page.next_token());
             if token.is_none() {
                 break;
             }
@@ -602,10 +596,7 @@ impl AwsInventory {
                     ..Default::default()
                 });
             }
-            marker = page
-                .next_marker()
-                .filter(|m| !m.is_empty())
-                .map(str::to_string);
+            marker = crate::collector::next_page(page.next_marker());
             if marker.is_none() {
                 break;
             }

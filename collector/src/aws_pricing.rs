@@ -29,7 +29,7 @@ use polars::prelude::*;
 use serde::Deserialize;
 use vitals_core::catalog::Catalog;
 use vitals_core::config::{ComponentConfig, ConfigErrors};
-use vitals_core::frames::collect_streaming;
+use vitals_core::frames::{collect_streaming, latest_of_each_source};
 use vitals_core::resource_rows::{PriceRow, RowsBuilder};
 use vitals_core::{Dataset, Store};
 
@@ -109,14 +109,14 @@ fn inventory_types(
         start: today - Duration::days(14),
         end: today,
     };
-    let latest = col("ts").max().over([col("source")]).map_err(err)?;
-    let plan = store
+    let scan = store
         .scan(Dataset::Inventory, Some(range))
         .map_err(|e| CollectError::Frame {
             dataset: "inventory",
             message: e.to_string(),
-        })?
-        .filter(col("ts").eq(latest))
+        })?;
+    let plan = latest_of_each_source(scan)
+        .map_err(err)?
         .filter(
             col("provider")
                 .eq(lit("AWS"))
@@ -377,10 +377,7 @@ impl AwsPricing {
                     },
                 });
             }
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
+            token = crate::collector::next_page(page.next_token());
             if token.is_none() {
                 break;
             }
@@ -443,10 +440,7 @@ impl AwsPricing {
                     *e = (t, price);
                 }
             }
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
+            token = crate::collector::next_page(page.next_token());
             if token.is_none() {
                 break;
             }

@@ -188,6 +188,12 @@ impl Batches {
     }
 }
 
+/// The next page's token from an API's answer: `None` at the end, which
+/// APIs mark by leaving the token out or sending it empty.
+pub(crate) fn next_page(token: Option<&str>) -> Option<String> {
+    token.filter(|t| !t.is_empty()).map(str::to_string)
+}
+
 /// Runs a collector and gathers its batches into one frame, with the days it
 /// covers. For tests and small sources only: it holds the whole run.
 pub async fn collect_in_memory(

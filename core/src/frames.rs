@@ -26,6 +26,13 @@ pub fn collect_streaming(plan: LazyFrame) -> PolarsResult<DataFrame> {
     Ok(plan.collect_with_engine(Engine::Streaming)?.unwrap_single())
 }
 
+/// The rows of each source's latest `ts`: an inventory's (or price list's)
+/// latest snapshot, when every run of a source writes one snapshot.
+pub fn latest_of_each_source(frame: LazyFrame) -> PolarsResult<LazyFrame> {
+    let latest = col("ts").max().over([col("source")])?;
+    Ok(frame.filter(col("ts").eq(latest)))
+}
+
 /// Decimal places money is summed with (see [`exact_sum`]).
 pub const MONEY_SCALE: usize = 15;
 
