@@ -286,6 +286,14 @@ fn expected(fleet: &Value) -> Vec<Expected> {
         Some(month(LB_HOUR)),
     );
     push(
+        "idle_resource",
+        eu["load_balancers"]["legacy-quiet"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        Some(month(LB_HOUR)),
+    );
+    push(
         "rightsizing",
         id(us, "oversized"),
         Some(month(
@@ -432,6 +440,20 @@ fn savings_on_a_moto_fleet_equal_the_tests_own_computation() {
             .unwrap(),
     );
     assert_eq!(web["evidence"]["group"], "web-asg");
+    // The quiet classic load balancer has a healthy instance: it is idle
+    // by its requests (AWS/ELB RequestCount), 48 a day.
+    let quiet = by_resource(
+        fleet["regions"]["eu-west-1"]["load_balancers"]["legacy-quiet"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(quiet["evidence"]["reason"], "low_requests", "{quiet}");
+    let days = quiet["evidence"]["days"].as_array().unwrap();
+    assert!(
+        days.iter()
+            .all(|d| (d["requests"].as_f64().unwrap() - 48.0).abs() < 1e-6),
+        "{quiet}"
+    );
     assert_eq!(
         web["evidence"]["spot_price_source"],
         "ec2:DescribeSpotPriceHistory"

@@ -10,6 +10,7 @@
 //! | volume | `AWS/EBS VolumeReadOps`, `VolumeWriteOps` Sum | `volume_read_ops`, `volume_write_ops` (per second) |
 //! | ALB | `AWS/ApplicationELB RequestCount` Sum | `request_count` (per second) |
 //! | NLB | `AWS/NetworkELB NewFlowCount` Sum | `request_count` (new flows per second) |
+//! | CLB | `AWS/ELB RequestCount` Sum | `request_count` (per second) |
 //!
 //! `ListMetrics` first says which of these series exist (it is free, and
 //! `GetMetricData` is billed per metric: most volumes and most instances
@@ -229,9 +230,14 @@ fn queries(resource_type: &str, id: &str, attributes: &serde_json::Value) -> Vec
                 return Vec::new();
             };
             let kind = attributes.get("type").and_then(|t| t.as_str());
-            let (ns, name) = match kind {
-                Some("network") => ("AWS/NetworkELB", "NewFlowCount"),
-                Some("application") | None => ("AWS/ApplicationELB", "RequestCount"),
+            // A classic load balancer's dimension is its name, which is
+            // the whole of that part of its ARN.
+            let (ns, name, dimension) = match kind {
+                Some("network") => ("AWS/NetworkELB", "NewFlowCount", "LoadBalancer"),
+                Some("application") | None => {
+                    ("AWS/ApplicationELB", "RequestCount", "LoadBalancer")
+                }
+                Some("classic") => ("AWS/ELB", "RequestCount", "LoadBalancerName"),
                 Some(_) => return Vec::new(),
             };
             vec![q(
@@ -240,7 +246,7 @@ fn queries(resource_type: &str, id: &str, attributes: &serde_json::Value) -> Vec
                 ns,
                 name,
                 "Sum",
-                "LoadBalancer",
+                dimension,
                 dim,
             )]
         }
@@ -792,6 +798,16 @@ mod tests {
             &serde_json::json!({"type": "network"}),
         );
         assert_eq!(nlb[0].namespace, "AWS/NetworkELB");
+        let clb = queries(
+            "load_balancer",
+            "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/legacy-web",
+            &serde_json::json!({"type": "classic"}),
+        );
+        assert_eq!(clb[0].namespace, "AWS/ELB");
+        assert_eq!(
+            clb[0].dimension,
+            ("LoadBalancerName", "legacy-web".to_string())
+        );
         assert!(queries("bucket", "b", &none).is_empty());
     }
 }

@@ -1,6 +1,8 @@
 //! `aws_inventory`: what runs and what bills on AWS, into the `inventory`
-//! dataset: EC2 instances, EBS volumes, Elastic IPs, ELBv2 load balancers
-//! with their target groups' health, and S3 buckets with their region.
+//! dataset: EC2 instances, EBS volumes, Elastic IPs, load balancers (ELBv2
+//! application and network load balancers with their target groups'
+//! health, and classic load balancers with their instances' health), and S3
+//! buckets with their region.
 //!
 //! Per account (the running credentials', or each of `role_arns`, assumed)
 //! and per region (`regions`, or every region `DescribeRegions` lists as
@@ -16,8 +18,13 @@
 //! tag; a volume is `boot` when attached at its instance's root device;
 //! an address's `attached_to` is its instance (or network interface) while
 //! it has an association. `attributes` holds the availability zone, and a
-//! load balancer's type and `target_groups: [{name, arn, targets,
-//! healthy}]`. Terminated instances are left out (they bill nothing).
+//! load balancer's `type` (`application`, `network`, `gateway` or
+//! `classic`), `name` and `target_groups: [{name, arn, targets, healthy}]`.
+//! A classic load balancer registers instances directly: it has one group,
+//! without name or ARN, of its instances (healthy = `InService`), and its
+//! `resource_id` is the ARN the bill names it by,
+//! `arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/NAME`.
+//! Terminated instances are left out (they bill nothing).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -53,7 +60,8 @@ struct AwsInventoryConfig {
     /// Also list S3 buckets. Default true.
     #[serde(default = "yes")]
     buckets: bool,
-    /// Also list ELBv2 load balancers and their targets' health. Default true.
+    /// Also list load balancers (ELBv2 and classic) and their targets'
+    /// health. Default true.
     #[serde(default = "yes")]
     load_balancers: bool,
 }
@@ -508,6 +516,8 @@ impl AwsInventory {
 
         if self.config.load_balancers {
             self.load_balancers(sdk, scope, rows, report).await?;
+            self.classic_load_balancers(sdk, scope, rows, report)
+                .await?;
         }
         Ok(())
     }
@@ -590,6 +600,83 @@ impl AwsInventory {
                             "type": lb.r#type().map(|t| t.as_str()),
                             "name": lb.load_balancer_name(),
                             "target_groups": target_groups,
+                        })
+                        .to_string(),
+                    ),
+                    ..Default::default()
+                });
+            }
+            marker = crate::collector::next_page(page.next_marker());
+            if marker.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Classic load balancers (the `elasticloadbalancing` API of 2012) and
+    /// the health of their registered instances.
+    async fn classic_load_balancers(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        scope: &Scope<'_>,
+        rows: &mut Vec<InventoryRow>,
+        report: &mut CollectReport,
+    ) -> Result<(), Failure> {
+        use aws_sdk_elasticloadbalancing as elb;
+        let conf = elb::config::Builder::from(sdk)
+            .region(elb::config::Region::new(scope.region.to_string()))
+            .build();
+        let client = elb::Client::from_conf(conf);
+        let mut marker: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = client
+                .describe_load_balancers()
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| Failure::of("elb:DescribeLoadBalancers", &e))?;
+            report.pages += 1;
+            for lb in page.load_balancer_descriptions() {
+                let Some(name) = lb.load_balancer_name() else {
+                    continue;
+                };
+                let health = client
+                    .describe_instance_health()
+                    .load_balancer_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| Failure::of("elb:DescribeInstanceHealth", &e))?;
+                report.pages += 1;
+                let states = health.instance_states();
+                let healthy = states
+                    .iter()
+                    .filter(|s| s.state() == Some("InService"))
+                    .count();
+                rows.push(InventoryRow {
+                    ts: scope.ts,
+                    provider: "AWS".into(),
+                    account_id: Some(scope.provider_account.to_string()),
+                    region_id: Some(scope.region.to_string()),
+                    resource_id: format!(
+                        "arn:aws:elasticloadbalancing:{}:{}:loadbalancer/{name}",
+                        scope.region, scope.provider_account
+                    ),
+                    resource_type: "load_balancer".into(),
+                    // Classic load balancers have no state: one that exists serves.
+                    state: Some("active".into()),
+                    launched_at: time(lb.created_time()),
+                    tags: Some("{}".into()),
+                    attributes: Some(
+                        serde_json::json!({
+                            "type": "classic",
+                            "name": name,
+                            "target_groups": [{
+                                "name": null,
+                                "arn": null,
+                                "targets": states.len(),
+                                "healthy": healthy,
+                            }],
                         })
                         .to_string(),
                     ),
