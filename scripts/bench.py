@@ -16,11 +16,17 @@ Steps:
              week) against DuckDB's same group-bys and baselines over vitals' store
   requests   vitals `collect` of the request log against DuckDB's per-(service,
              endpoint, 5-minute) counts, Apdex counts and quantile_cont P50/P95/P99
+  savings    vitals `analyze` with idle_resource, rightsizing and spot_candidate
+             over a fleet of K instances (scripts/bench_fleet.py: 14 days of
+             hourly CPU and network, loaded by `collect` from CSV) against
+             DuckDB's daily means and quantile_cont P99.5 over vitals' store
 
 Checks (the run fails if any differs): the store's billed and effective totals
 per day equal DuckDB's over the raw file; the week's totals, by provider and
 by service, equal DuckDB's; every interval's requests, errors, Apdex counts and
-P50/P95/P99 equal DuckDB's (relative 1e-9).
+P50/P95/P99 equal DuckDB's (relative 1e-9); the idle instances are the ones
+DuckDB finds by the same rule, with the same daily figures, and every
+right-sizing's P99.5 equals DuckDB's.
 """
 
 import argparse
@@ -286,6 +292,101 @@ def daemon(args, work, env):
             print(f"  {line}")
 
 
+def savings(args, work, env, step):
+    """The savings analyzers over a generated fleet, against DuckDB doing
+    their reductions (daily means per resource, metric and day; P99.5 of the
+    hourly maxima per instance) over the same store."""
+    n = args.instances
+    fleet = os.path.join(work, f"fleet-{n}")
+    ws = os.path.join(fleet, "ws")
+    os.makedirs(ws, exist_ok=True)
+    if not os.path.exists(os.path.join(fleet, "utilization.csv.gz")):
+        run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_fleet.py"),
+             str(n), fleet])
+    config = os.path.join(ws, "config.toml")
+    with open(config, "w") as fh:
+        fh.write('[store]\npath = "store"\n')
+        for name in ["inventory", "utilization", "prices"]:
+            path = "utilization.csv.gz" if name == "utilization" else f"{name}.csv"
+            fh.write(f'[collectors.{name}]\ntype = "table_file"\ndataset = "{name}"\n'
+                     f'path = "../{path}"\n')
+        fh.write('[analyzers.idle]\ntype = "idle_resource"\n'
+                 '[analyzers.rightsizing]\ntype = "rightsizing"\n'
+                 '[analyzers.spot]\ntype = "spot_candidate"\n')
+    if not (args.skip_collect and os.path.isdir(os.path.join(ws, "store", "utilization"))):
+        run([args.vitals, "--config", config, "collect"], env=env)
+    # bench_fleet.py's 14 days.
+    since, until = dt.date(2024, 9, 16), dt.date(2024, 9, 29)
+    v_s, v_rss, out = run(
+        [args.vitals, "--config", config, "analyze", "--since", str(since), "--until", str(until),
+         "--format", "json"],
+        env=env, capture=True, repeat=args.repeat)
+    doc = json.loads(out)
+    src = f"read_parquet('{ws}/store/utilization/**/*.parquet', hive_partitioning = false)"
+    d_s, d_rss, out = duckdb_child(
+        """
+        src = SRC
+        con.execute(f'''
+          CREATE TEMP TABLE daily AS
+          SELECT resource_id, metric, CAST(ts AS DATE) AS day, avg(avg) AS mean, count(*) AS hours
+          FROM {src}
+          WHERE metric IN ('cpu_utilization', 'network_in_bytes', 'network_out_bytes',
+                           'volume_read_ops', 'volume_write_ops', 'request_count')
+            AND avg IS NOT NULL
+          GROUP BY ALL''')
+        p = {}
+        for metric in ['cpu_utilization', 'memory_utilization']:
+            p[metric] = dict(con.execute(f'''
+              SELECT resource_id, quantile_cont(coalesce(max, avg), 0.995) FROM {src}
+              WHERE metric = '{metric}' AND coalesce(max, avg) IS NOT NULL
+              GROUP BY 1''').fetchall())
+        # Trusted Advisor's rule with idle_resource's defaults: a day (with CPU
+        # and network data) is low when its mean CPU <= 10 % and network in +
+        # out <= 5 MB; an instance with 4 low days is idle.
+        con.execute('''
+          CREATE TEMP TABLE judged AS
+          SELECT resource_id, day, cpu, net FROM (
+            SELECT resource_id, day,
+                   any_value(mean) FILTER (metric = 'cpu_utilization') AS cpu,
+                   sum(mean) FILTER (metric IN ('network_in_bytes', 'network_out_bytes')) * 86400 AS net
+            FROM daily GROUP BY ALL)
+          WHERE cpu IS NOT NULL AND net IS NOT NULL''')
+        idle = [r[0] for r in con.execute('''
+          SELECT resource_id FROM judged GROUP BY 1
+          HAVING count(*) FILTER (cpu <= 10 AND net <= 5e6) >= 4 ORDER BY 1''').fetchall()]
+        figures = {f"{r}|{d}": [c, n] for r, d, c, n in con.execute(
+            "SELECT resource_id, CAST(day AS VARCHAR), cpu, net FROM judged "
+            "WHERE resource_id IN (SELECT unnest(?))", [idle]).fetchall()}
+        print(json.dumps({"idle": sorted(idle), "figures": figures, "p995": p['cpu_utilization']}))
+        """.replace("SRC", repr(src)),
+        args.threads, repeat=args.repeat)
+    step(f"savings over {n:,} instances x 14 days", v_s, v_rss, d_s, d_rss)
+    duck = json.loads(out)
+    findings = doc["findings"]
+    idle = sorted(f["resource_id"] for f in findings
+                  if f["kind"] == "idle_resource" and f["evidence"]["resource_type"] == "instance")
+    if idle != duck["idle"]:
+        sys.exit(f"bench: idle instances differ from DuckDB's: {len(idle)} vs {len(duck['idle'])}, "
+                 f"e.g. {sorted(set(idle) ^ set(duck['idle']))[:5]}")
+    pairs = {}
+    for f in findings:
+        e = f["evidence"]
+        if f["kind"] == "idle_resource" and e["resource_type"] == "instance":
+            for d in e["days"]:
+                cpu, net = duck["figures"][f"{f['resource_id']}|{d['day']}"]
+                pairs[(f["resource_id"], d["day"], "cpu")] = (d["cpu_percent"], cpu)
+                pairs[(f["resource_id"], d["day"], "network")] = (d["network_bytes"], net)
+        elif f["kind"] == "rightsizing" and e["group"] is None:
+            pairs[(f["resource_id"], "p99.5")] = (e["cpu_percentile_percent"],
+                                                   duck["p995"][f["resource_id"]])
+    checked = sum(k[1] == "p99.5" for k in pairs)
+    if not checked:
+        sys.exit("bench: no right-sizing finding to check")
+    check(f"{len(idle):,} idle instances, their daily figures, and the P99.5 of "
+          f"{checked:,} right-sizings against DuckDB", pairs)
+    print(f"  savings: {len(findings):,} findings")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000, help="FOCUS rows (default 10 M)")
@@ -296,8 +397,12 @@ def main():
                     help="runs of the analyze and request steps, the median kept (default 3)")
     ap.add_argument("--work", help="working directory (default: a temporary one)")
     ap.add_argument("--bench-metrics", help="the bench_metrics example binary (/metrics with 10,000 series)")
+    ap.add_argument("--instances", type=int, default=5_000,
+                    help="instances of the savings step's fleet (default 5,000; 0 skips the step)")
     ap.add_argument("--skip-collect", action="store_true",
                     help="reuse the cost store a previous run left in --work (analyze is re-measured)")
+    ap.add_argument("--savings-only", action="store_true",
+                    help="only the savings step (its fleet is generated, no bill or requests)")
     ap.add_argument("--daemon-only", action="store_true",
                     help="only the daemon's idle RSS and /metrics (no data is generated)")
     args = ap.parse_args()
@@ -310,6 +415,13 @@ def main():
     if args.daemon_only:
         env = dict(os.environ, POLARS_MAX_THREADS=str(args.threads), RUST_LOG="warn")
         daemon(args, work, env)
+        return
+    if args.savings_only:
+        env = dict(os.environ, POLARS_MAX_THREADS=str(args.threads), RUST_LOG="warn")
+        table = []
+        savings(args, work, env, lambda *row: table.append(row) or print(
+            f"  {row[0]}: vitals {row[1]:.1f} s, {row[2]:.0f} MiB; DuckDB {row[3]:.1f} s, {row[4]:.0f} MiB"))
+        print_table(table)
         return
     t, _, _ = time.monotonic(), None, None
     focus, logs = generate(work, args.rows, args.requests, args.threads)
@@ -509,8 +621,15 @@ def main():
             pairs[key + (name,)] = (r[4 + 2 * i], r[3 + 2 * i])
     check("per-interval requests, errors, Apdex counts and P50/P95/P99 against DuckDB", pairs)
 
+    if args.instances:
+        savings(args, work, env, step)
+
     daemon(args, work, env)
 
+    print_table(table)
+
+
+def print_table(table):
     print()
     print(f"| step | vitals s | vitals peak RSS | DuckDB s | DuckDB peak RSS | time ratio | RSS ratio |")
     print(f"|---|---:|---:|---:|---:|---:|---:|")

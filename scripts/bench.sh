@@ -4,6 +4,8 @@
 #   bash scripts/bench.sh                      # 10 M FOCUS rows, 10 M requests
 #   bash scripts/bench.sh --rows 50000000 --requests 50000000
 #   bash scripts/bench.sh --work /tmp/bench    # keep the generated files and stores
+#   bash scripts/bench.sh --instances 10000    # the savings step's fleet (default 5,000; 0 skips it)
+#   bash scripts/bench.sh --savings-only       # the savings step alone
 #   bash scripts/bench.sh --daemon-only        # idle RSS and /metrics only
 #   bash scripts/bench.sh --work DIR --skip-collect   # re-measure analyze on DIR's store
 #

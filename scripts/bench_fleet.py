@@ -6,8 +6,9 @@
 DIR gets inventory.csv (INSTANCES instances in two regions, a tenth of them
 in Auto Scaling groups, each with a boot volume), utilization.csv.gz (14
 days of hourly cpu_utilization, network_in_bytes and network_out_bytes for
-every instance: 1,008 rows per instance) and prices.csv; a third of the
-instances idle, a third oversized, the rest busy. Seeded, standard library
+every instance, 1,008 rows each, and memory_utilization for the oversized,
+336 more) and prices.csv; a third of the instances idle, a third oversized,
+the rest busy. Seeded, standard library
 only.
 """
 
@@ -57,6 +58,11 @@ def main():
                 ts = iso(START + h * 3600)
                 cpu = (1.5 if kind == 0 else 8.0 if kind == 1 else 55.0) + rng.random() * 3
                 uw.writerow([ts, iid, "cpu_utilization", f"{cpu:.3f}", f"{cpu * 1.3:.3f}", 12])
+                if kind == 1:
+                    # The CloudWatch agent's memory on the oversized, so
+                    # right-sizing may shrink memory too.
+                    mem = 10.0 + rng.random() * 8
+                    uw.writerow([ts, iid, "memory_utilization", f"{mem:.3f}", f"{mem * 1.1:.3f}", 12])
                 net = 20.0 if kind == 0 else 50_000.0
                 uw.writerow([ts, iid, "network_in_bytes", f"{net:.1f}", "", 12])
                 uw.writerow([ts, iid, "network_out_bytes", f"{net:.1f}", "", 12])
@@ -69,7 +75,8 @@ def main():
                 w.writerow([snapshot, "AWS", region, "", t, "on_demand", "linux", p, "USD", "bench"])
                 w.writerow([snapshot, "AWS", region, f"{region}a", t, "spot", "linux", p * 0.35,
                             "USD", "bench"])
-    print(f"wrote {out}: {n:,} instances, {n * HOURS * 3:,} utilization rows")
+    rows = n * HOURS * 3 + len(range(1, n, 3)) * HOURS
+    print(f"wrote {out}: {n:,} instances, {rows:,} utilization rows")
 
 
 if __name__ == "__main__":

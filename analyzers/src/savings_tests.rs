@@ -447,3 +447,112 @@ fn totals_count_each_resource_once() {
         + 2.0 * cents((0.096 - 0.035) * 730.0);
     assert!((total - want).abs() < 1e-9, "{total} vs {want}");
 }
+
+/// The fleet plans answer the same whatever their pass size: with passes of
+/// two resources (an Auto Scaling group of three then spans what would be
+/// two passes, and is kept in one) the daily means and the pooled P99.5
+/// equal this test's own computation over the raw hourly rows, and the
+/// scratch file is gone afterwards.
+#[test]
+fn fleet_plans_answer_the_same_in_small_passes() {
+    use std::collections::{BTreeMap, HashMap};
+
+    use crate::fleet::{daily_utilization_by, hourly_percentile_by};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let ids: Vec<String> = (0..7).map(|r| format!("i-{r}")).collect();
+    let mut u = RowsBuilder::<UtilizationRow>::new();
+    /// An hour's (hour, avg, max).
+    type Hour = (i64, f64, Option<f64>);
+    let mut raw: BTreeMap<(String, &str), Vec<Hour>> = BTreeMap::new();
+    for (r, id) in ids.iter().enumerate() {
+        let r = r as i64;
+        for h in 0..DAYS * 24 {
+            if (h + r) % 11 == 0 {
+                continue; // gaps: hours without a datapoint
+            }
+            let max = ((h * (r + 3) * 37) % 1000) as f64 / 10.0;
+            for (metric, avg, max) in [
+                ("cpu_utilization", max / 2.0, Some(max)),
+                ("network_in_bytes", (h % 5 + r) as f64 * 100.0, None),
+            ] {
+                u.push(UtilizationRow {
+                    ts: hour(h),
+                    resource_id: id.clone(),
+                    metric: metric.into(),
+                    avg: Some(avg),
+                    max,
+                    samples: 12,
+                });
+                raw.entry((id.clone(), metric))
+                    .or_default()
+                    .push((h, avg, max));
+            }
+        }
+    }
+    let days: BTreeSet<NaiveDate> = (0..DAYS).map(day).collect();
+    store
+        .replace_days(Dataset::Utilization, "cw", u.finish("cw").unwrap(), &days)
+        .unwrap();
+    let range = DayRange::new(day(0), day(DAYS - 1)).unwrap();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let metrics = ["cpu_utilization", "network_in_bytes"];
+
+    let daily = daily_utilization_by(&store, range, &metrics, &id_refs, "t", 2).unwrap();
+    let mut want_days = 0;
+    for ((id, metric), hours) in &raw {
+        let mut by_day: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+        for (h, avg, _) in hours {
+            by_day.entry(h / 24).or_default().push(*avg);
+        }
+        let got = &daily[&(id.clone(), metric.to_string())];
+        assert_eq!(got.len(), by_day.len(), "{id} {metric}");
+        for (g, (d, values)) in got.iter().zip(&by_day) {
+            assert_eq!(g.day, day(*d));
+            assert_eq!(g.hours as usize, values.len());
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            assert!((g.mean - mean).abs() < 1e-9, "{id} {metric} {d}");
+            want_days += 1;
+        }
+    }
+    assert_eq!(daily.values().map(Vec::len).sum::<usize>(), want_days);
+
+    // i-0, i-1 and i-2 are one group; the others are their own subjects.
+    let subject_of: BTreeMap<String, String> = ids
+        .iter()
+        .enumerate()
+        .map(|(r, id)| {
+            let s = if r < 3 { "asg".to_string() } else { id.clone() };
+            (id.clone(), s)
+        })
+        .collect();
+    let p =
+        hourly_percentile_by(&store, range, "cpu_utilization", 0.995, &subject_of, "t", 2).unwrap();
+    let mut pooled: HashMap<&str, Vec<f64>> = HashMap::new();
+    for ((id, metric), hours) in &raw {
+        if *metric == "cpu_utilization" {
+            pooled
+                .entry(subject_of[id].as_str())
+                .or_default()
+                .extend(hours.iter().map(|(_, _, max)| max.unwrap()));
+        }
+    }
+    assert_eq!(p.len(), 5);
+    for (subject, values) in &pooled {
+        let got = p[*subject];
+        assert_eq!(got.hours as usize, values.len(), "{subject}");
+        assert!(
+            (got.value - numpy_percentile(values, 99.5)).abs() < 1e-9,
+            "{subject}: {} vs {}",
+            got.value,
+            numpy_percentile(values, 99.5)
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(store.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".scratch"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
