@@ -73,6 +73,62 @@ pub enum Command {
     },
     /// Check the config without touching any source or sink.
     Check,
+    /// The findings the daemon keeps across runs: list, acknowledge, snooze.
+    Findings {
+        #[command(subcommand)]
+        action: FindingsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FindingsAction {
+    /// List stored findings, newest first.
+    List {
+        /// Only this kind (e.g. `idle_resource`).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only findings in this state.
+        #[arg(long, value_enum, default_value_t = StatusFilter::Open)]
+        status: StatusFilter,
+        /// Only this service.
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Acknowledge a finding (its id, or a unique prefix): it is not
+    /// notified again until its severity changes or it reopens.
+    Ack {
+        id: String,
+        /// Why, for the record.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Snooze a finding until a day (UTC midnight, `YYYY-MM-DD`) or a time
+    /// (RFC 3339): not notified before then unless its severity changes.
+    Snooze {
+        id: String,
+        #[arg(long, value_parser = parse_until)]
+        until: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    Open,
+    Resolved,
+    /// Acknowledged or snoozed, and open.
+    Quiet,
+    All,
+}
+
+fn parse_until(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(day) = s.parse::<NaiveDate>() {
+        return Ok(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| format!("`{s}` is neither a date (YYYY-MM-DD) nor an RFC 3339 time"))
 }
 
 #[derive(Debug, Clone, Copy, Args)]
@@ -138,5 +194,30 @@ mod tests {
         ));
         assert!(Cli::try_parse_from(["vitals", "report", "weekly", "--week", "2024-39"]).is_err());
         assert!(Cli::try_parse_from(["vitals", "analyze", "--since", "2024-09-01"]).is_err());
+    }
+
+    #[test]
+    fn snooze_takes_a_day_or_a_time() {
+        let until = |arg: &str| match Cli::try_parse_from([
+            "vitals", "findings", "snooze", "ab12", "--until", arg,
+        ]) {
+            Ok(Cli {
+                command:
+                    Command::Findings {
+                        action: FindingsAction::Snooze { until, .. },
+                    },
+                ..
+            }) => Some(until.to_rfc3339()),
+            _ => None,
+        };
+        assert_eq!(
+            until("2026-12-24").as_deref(),
+            Some("2026-12-24T00:00:00+00:00")
+        );
+        assert_eq!(
+            until("2026-12-24T09:30:00+01:00").as_deref(),
+            Some("2026-12-24T08:30:00+00:00")
+        );
+        assert_eq!(until("next week"), None);
     }
 }

@@ -182,7 +182,8 @@ async fn refresh_savings_metrics(
     };
     metrics.set_savings(&kinds, &analysis.findings);
     metrics.set_findings(&kinds, &analysis.findings);
-    (analysis.failures.is_empty(), analysis.findings)
+    let recorded = record_findings(app, &analysis).await;
+    (analysis.failures.is_empty() && recorded, analysis.findings)
 }
 
 /// Sets the latency gauges from the 7 days up to the latest day with
@@ -221,7 +222,8 @@ async fn refresh_latency_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
     if let Some(slo) = slo {
         metrics.set_slo(slo, latest);
     }
-    analysis.failures.is_empty()
+    let recorded = record_findings(app, &analysis).await;
+    analysis.failures.is_empty() && recorded
 }
 
 /// Sets the cost gauges from the latest complete week and the latest day.
@@ -255,7 +257,20 @@ async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
         &pipeline::kinds_about(app, Dataset::Cost),
         &week_analysis.findings,
     );
-    week_analysis.failures.is_empty() && day_analysis.failures.is_empty()
+    let recorded = record_findings(app, &week_analysis).await;
+    week_analysis.failures.is_empty() && day_analysis.failures.is_empty() && recorded
+}
+
+/// Reconciles a refresh's findings with the stored ones; false (logged) if
+/// the state could not be read or written.
+async fn record_findings(app: &Arc<App>, analysis: &pipeline::Analysis) -> bool {
+    match pipeline::reconcile(app, analysis).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!("recording findings: {e:#}");
+            false
+        }
+    }
 }
 
 async fn report_cycle(app: &Arc<App>, metrics: &Metrics) {

@@ -7,6 +7,7 @@
 mod app;
 mod cli;
 mod daemon;
+mod findings_cli;
 mod memory;
 mod pipeline;
 mod summary_text;
@@ -70,6 +71,42 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+/// `vitals findings …`: reads and changes the store's findings state.
+fn findings(app: &App, action: cli::FindingsAction) -> anyhow::Result<()> {
+    let state = vitals_core::lifecycle::FindingState::of_store(app.store.root());
+    let now = Utc::now();
+    match action {
+        cli::FindingsAction::List {
+            kind,
+            status,
+            service,
+            format,
+        } => {
+            let book = state.load()?;
+            let listed =
+                findings_cli::select(&book, kind.as_deref(), status, service.as_deref(), now);
+            match format {
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&listed).context("encoding JSON")?
+                ),
+                OutputFormat::Text => print!("{}", findings_cli::render(&listed, now)),
+            }
+        }
+        cli::FindingsAction::Ack { id, note } => {
+            let id = state.update(|book| book.acknowledge(&id, note, now))??;
+            println!(
+                "acknowledged {id}: not notified again until its severity changes or it reopens"
+            );
+        }
+        cli::FindingsAction::Snooze { id, until } => {
+            let id = state.update(|book| book.snooze(&id, until, now))??;
+            println!("snoozed {id} until {}", until.to_rfc3339());
+        }
+    }
+    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {
@@ -168,6 +205,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Findings { action } => findings(&app, action).map_err(Failure::from),
         Command::Analyze { period, format } => {
             let range = match (period.week, period.since, period.until) {
                 (Some(w), _, _) => w.range(),

@@ -132,6 +132,19 @@ pub struct Analysis {
     pub summaries: Vec<Summary>,
     /// Analyzers that failed, with why.
     pub failures: Vec<(String, anyhow::Error)>,
+    /// Analyzers that succeeded, each with the range of `findings` it
+    /// produced (the findings lifecycle reconciles these and no others).
+    pub ran: Vec<(String, std::ops::Range<usize>)>,
+}
+
+impl Analysis {
+    /// Each analyzer that succeeded, with its findings.
+    pub fn by_analyzer(&self) -> Vec<(&str, &[Finding])> {
+        self.ran
+            .iter()
+            .map(|(name, range)| (name.as_str(), &self.findings[range.clone()]))
+            .collect()
+    }
 }
 
 /// Runs every analyzer over `period` on the blocking pool, or only those
@@ -155,7 +168,10 @@ pub async fn analyze(
             metrics.analyzer_started(analyzer.name());
             match analyzer.analyze(&ctx) {
                 Ok(o) => {
+                    let first = out.findings.len();
                     out.findings.extend(o.findings);
+                    out.ran
+                        .push((analyzer.name().to_string(), first..out.findings.len()));
                     out.summaries.extend(o.summaries);
                 }
                 Err(e) => {
@@ -169,6 +185,44 @@ pub async fn analyze(
     })
     .await
     .context("analyzer task")
+}
+
+/// Reconciles what `analysis` produced with the stored findings (see
+/// `vitals_core::lifecycle`) and returns the transitions. Only the daemon's
+/// refreshes call this, once per analyzer per cycle: `vitals analyze` over
+/// some past period must not open or resolve anything.
+pub async fn reconcile(
+    app: &Arc<App>,
+    analysis: &Analysis,
+) -> anyhow::Result<Vec<vitals_core::lifecycle::Transition>> {
+    if analysis.ran.is_empty() {
+        return Ok(Vec::new());
+    }
+    let app = Arc::clone(app);
+    let ran: Vec<(String, Vec<Finding>)> = analysis
+        .by_analyzer()
+        .into_iter()
+        .map(|(name, findings)| (name.to_string(), findings.to_vec()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let state = vitals_core::lifecycle::FindingState::of_store(app.store.root());
+        let ran: Vec<(&str, &[Finding])> = ran
+            .iter()
+            .map(|(n, f)| (n.as_str(), f.as_slice()))
+            .collect();
+        let policy = app.config.findings;
+        let transitions = state
+            .update(|book| {
+                Ok::<_, std::convert::Infallible>(book.reconcile(Utc::now(), &ran, policy))
+            })?
+            .unwrap_or_else(|e| match e {});
+        for t in &transitions {
+            tracing::info!(finding = %t.finding_id, change = ?t.change, "finding changed");
+        }
+        Ok(transitions)
+    })
+    .await
+    .context("findings task")?
 }
 
 /// The type names of the analyzers about `dataset` (the kinds of their

@@ -334,3 +334,20 @@ pub fn service_stats<'a>(doc: &'a serde_json::Value, service: &str) -> &'a serde
         })
         .unwrap_or_else(|| panic!("no period stats for {service}"))
 }
+
+/// Copies the repository's `sample/` into the workspace, as a clone has it.
+pub fn copy_sample_dir(ws: &Workspace) {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    copy(&repo().join("sample"), &ws.path("sample"));
+}

@@ -1,27 +1,10 @@
 //! The README's first command on the bundled sample: `vitals run --once`
 //! with the root `config.toml`.
 
-use crate::harness::{Workspace, duckdb_rows, repo};
+use crate::harness::{Workspace, copy_sample_dir, duckdb_rows, repo};
 
 /// The sample's two bills: the FOCUS sample and the sample fleet's.
 const BILLS: [&str; 2] = [crate::harness::SAMPLE, "sample/fleet/focus.csv"];
-
-/// Copies the repository's `sample/` into the workspace, as a clone has it.
-fn copy_sample_dir(ws: &Workspace) {
-    fn copy(from: &std::path::Path, to: &std::path::Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.path().is_dir() {
-                copy(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
-    copy(&repo().join("sample"), &ws.path("sample"));
-}
 
 #[test]
 fn the_sample_report_has_the_sample_totals_per_provider() {

@@ -16,6 +16,7 @@ pub mod finding;
 pub mod frames;
 pub mod latency;
 pub mod latency_rows;
+pub mod lifecycle;
 pub mod period;
 pub mod resource_rows;
 pub mod savings;

@@ -50,6 +50,7 @@ const SECTIONS: &[&str] = &[
     "store",
     "server",
     "schedule",
+    "findings",
     "collectors",
     "analyzers",
     "reports",
@@ -62,6 +63,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub server: ServerConfig,
     pub schedule: ScheduleConfig,
+    /// `[findings]`: how findings live across runs.
+    pub findings: crate::lifecycle::LifecyclePolicy,
     /// Components by name, in name order.
     pub collectors: Vec<ComponentConfig>,
     pub analyzers: Vec<ComponentConfig>,
@@ -254,7 +257,18 @@ impl Config {
 
         let store = section(&root, "store", root_span.clone(), &source, &mut errors);
         let server = section(&root, "server", root_span.clone(), &source, &mut errors);
-        let schedule = section(&root, "schedule", root_span, &source, &mut errors);
+        let schedule = section(&root, "schedule", root_span.clone(), &source, &mut errors);
+        let findings: Option<crate::lifecycle::LifecyclePolicy> =
+            section(&root, "findings", root_span, &source, &mut errors);
+        if findings.is_some_and(|f| f.resolve_after_runs == 0) {
+            errors.push(
+                ConfigError::new(
+                    "findings.resolve_after_runs",
+                    "must be at least 1 (the runs without a finding before it resolves)",
+                )
+                .at(&source, None),
+            );
+        }
         let collectors = components(&root, ComponentKind::Collector, &source, &mut errors);
         let analyzers = components(&root, ComponentKind::Analyzer, &source, &mut errors);
         let reports = components(&root, ComponentKind::Report, &source, &mut errors);
@@ -264,16 +278,19 @@ impl Config {
             }
         }
 
-        match (store, server, schedule) {
-            (Some(store), Some(server), Some(schedule)) if errors.is_empty() => Ok(Config {
-                source,
-                store,
-                server,
-                schedule,
-                collectors,
-                analyzers,
-                reports,
-            }),
+        match (store, server, schedule, findings) {
+            (Some(store), Some(server), Some(schedule), Some(findings)) if errors.is_empty() => {
+                Ok(Config {
+                    source,
+                    store,
+                    server,
+                    schedule,
+                    findings,
+                    collectors,
+                    analyzers,
+                    reports,
+                })
+            }
             _ => Err(errors),
         }
     }
