@@ -195,7 +195,7 @@ fn fill(target: usize) -> Result<Metrics, Box<dyn std::error::Error>> {
     let mut i = 0;
     while have < target {
         let name = format!("collector-{i:04}");
-        metrics.init_components([name.as_str()], [], []);
+        metrics.init_components([name.as_str()], [], [], []);
         metrics.collector_started(&name);
         metrics.collector_succeeded(&name, 2.0, 1_000_000, 0, 1.8e9);
         have += SERIES_PER_COLLECTOR;

@@ -15,6 +15,8 @@ pub struct App {
     pub collectors: Vec<Box<dyn Collector>>,
     pub analyzers: Vec<Box<dyn Analyzer>>,
     pub reports: Vec<Box<dyn Report>>,
+    /// The sinks, with their outboxes.
+    pub delivery: vitals_sinks::delivery::Delivery,
 }
 
 impl App {
@@ -27,6 +29,7 @@ impl App {
             ComponentKind::Collector => vitals_collector::registry::build(c).map(drop),
             ComponentKind::Analyzer => vitals_analyzers::registry::build(c).map(drop),
             ComponentKind::Report => vitals_reports::registry::build(c).map(drop),
+            ComponentKind::Sink => vitals_sinks::registry::build(c).map(drop),
         })?;
         let mut errors = ConfigErrors::new(path);
         let collectors = build_all(
@@ -44,6 +47,7 @@ impl App {
             vitals_reports::registry::build,
             &mut errors,
         );
+        let sinks = build_all(&config.sinks, vitals_sinks::registry::build, &mut errors);
         if errors.is_empty() {
             for (report, cfg) in reports.iter().zip(&config.reports) {
                 if let Err(e) = resolve_needs(report.as_ref(), cfg, &analyzers) {
@@ -68,12 +72,17 @@ impl App {
         }
         // Collectors that read what others store run after them.
         collectors.sort_by_key(|c| !c.reads().is_empty());
+        let delivery = vitals_sinks::delivery::Delivery::new(
+            sinks.into_iter().map(std::sync::Arc::from).collect(),
+            store.root(),
+        );
         Ok(App {
             config,
             store,
             collectors,
             analyzers,
             reports,
+            delivery,
         })
     }
 

@@ -73,11 +73,22 @@ pub enum Command {
     },
     /// Check the config without touching any source or sink.
     Check,
+    /// Send one test notification through a sink (and its outbox).
+    Notify {
+        #[command(subcommand)]
+        action: NotifyAction,
+    },
     /// The findings the daemon keeps across runs: list, acknowledge, snooze.
     Findings {
         #[command(subcommand)]
         action: FindingsAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyAction {
+    /// Sends a `vitals.test` notification to the sink named SINK.
+    Test { sink: String },
 }
 
 #[derive(Debug, Subcommand)]

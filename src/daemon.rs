@@ -18,6 +18,10 @@ use crate::app::App;
 use crate::pipeline;
 use vitals::metrics::Metrics;
 
+/// How long `vitals run --once` keeps retrying deliveries before leaving
+/// them in the outbox for the next run.
+const ONCE_DELIVERY_LIMIT: Duration = Duration::from_secs(30);
+
 /// Temp files younger than this may belong to a writer still running.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
@@ -43,6 +47,12 @@ pub async fn run(app: Arc<App>, metrics: Metrics) -> anyhow::Result<()> {
         wait_for_signal().await;
         let _ = stop_tx.send(true);
     });
+
+    let _delivery = tokio::spawn(delivery_loop(
+        Arc::clone(&app),
+        metrics.clone(),
+        stop_rx.clone(),
+    ));
 
     let schedule = &app.config.schedule;
     let interval = schedule.collect_interval;
@@ -86,6 +96,76 @@ pub async fn run(app: Arc<App>, metrics: Metrics) -> anyhow::Result<()> {
     shutdown(server).await
 }
 
+/// Sends what the outbox holds whenever something is recorded, and again
+/// when a retry falls due (at least every 30 s while anything waits); stops
+/// with the daemon (what is left is sent after the restart).
+async fn delivery_loop(app: Arc<App>, metrics: Metrics, mut stop: watch::Receiver<bool>) {
+    if app.delivery.sinks().is_empty() {
+        return;
+    }
+    loop {
+        let state = tokio::select! {
+            s = app.delivery.deliver() => s,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        set_sink_metrics(&metrics, &state);
+        let wait = app
+            .delivery
+            .next_due()
+            .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(3600))
+            .min(Duration::from_secs(30));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = app.delivery.woken() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+fn set_sink_metrics(
+    metrics: &Metrics,
+    state: &std::collections::BTreeMap<String, vitals_sinks::delivery::SinkState>,
+) {
+    for (sink, s) in state {
+        let age = s
+            .oldest
+            .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        let c = s.counts;
+        metrics.set_sink(sink, [c.sent, c.failed, c.retried, c.dead], s.depth, age);
+    }
+}
+
+/// Delivers what is pending for up to `limit`, for the one-shot commands;
+/// says what was sent and what is left. False if anything is left or was
+/// given up on.
+pub async fn deliver_now(app: &App, metrics: &Metrics, limit: Duration) -> bool {
+    if app.delivery.sinks().is_empty() {
+        return true;
+    }
+    let state = app
+        .delivery
+        .deliver_until(tokio::time::Instant::now() + limit)
+        .await;
+    set_sink_metrics(metrics, &state);
+    let mut ok = true;
+    for (sink, s) in &state {
+        println!(
+            "sink `{sink}`: {} sent, {} pending{}",
+            s.counts.sent,
+            s.depth,
+            if s.counts.dead > 0 {
+                format!(", {} given up (see the outbox's dead/)", s.counts.dead)
+            } else {
+                String::new()
+            }
+        );
+        ok &= s.depth == 0 && s.counts.dead == 0;
+    }
+    ok
+}
+
 async fn shutdown(server: tokio::task::JoinHandle<std::io::Result<()>>) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     server
@@ -119,6 +199,7 @@ pub async fn once(app: Arc<App>, metrics: Metrics) -> anyhow::Result<Once> {
             ok = false;
         }
     }
+    ok &= deliver_now(&app, &metrics, ONCE_DELIVERY_LIMIT).await;
     Ok(Once { files, savings, ok })
 }
 

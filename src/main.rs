@@ -129,6 +129,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         app.collectors.iter().map(|c| c.name()),
         app.analyzers.iter().map(|a| a.name()),
         app.reports.iter().map(|r| r.name()),
+        app.delivery.sinks().iter().map(|s| s.name()),
     );
     match cli.command {
         Command::Check => {
@@ -206,6 +207,30 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Findings { action } => findings(&app, action).map_err(Failure::from),
+        Command::Notify {
+            action: cli::NotifyAction::Test { sink },
+        } => {
+            let names: Vec<&str> = app.delivery.sinks().iter().map(|s| s.name()).collect();
+            if !app
+                .delivery
+                .enqueue_test(&sink, Utc::now())
+                .context("recording the test notification")?
+            {
+                return Err(anyhow::anyhow!(
+                    "no sink named `{sink}`{}; configured: {}",
+                    vitals_core::config::did_you_mean(&sink, names.iter().copied()),
+                    vitals_core::config::backticked(names.iter().copied())
+                )
+                .into());
+            }
+            if !daemon::deliver_now(&app, &metrics, std::time::Duration::from_secs(30)).await {
+                return Err(anyhow::anyhow!(
+                    "not every notification was delivered; what is left stays in the outbox"
+                )
+                .into());
+            }
+            Ok(())
+        }
         Command::Analyze { period, format } => {
             let range = match (period.week, period.since, period.until) {
                 (Some(w), _, _) => w.range(),

@@ -52,6 +52,12 @@ pub const LATENCY_REGRESSIONS: &str = "vitals_latency_regressions_open";
 pub const SLO_COMPLIANT: &str = "vitals_slo_compliant";
 pub const SAVINGS_MONTHLY: &str = "vitals_savings_monthly";
 pub const FINDINGS_OPEN: &str = "vitals_findings_open";
+pub const NOTIFICATIONS_SENT: &str = "vitals_notifications_sent_total";
+pub const NOTIFICATIONS_FAILED: &str = "vitals_notifications_failed_total";
+pub const NOTIFICATIONS_RETRIED: &str = "vitals_notifications_retried_total";
+pub const NOTIFICATIONS_DEAD: &str = "vitals_notifications_dead_total";
+pub const OUTBOX_DEPTH: &str = "vitals_outbox_depth";
+pub const OUTBOX_OLDEST_AGE: &str = "vitals_outbox_oldest_age_seconds";
 pub const UP: &str = "vitals_ready";
 
 /// Every metric name, for the naming and dashboard tests.
@@ -83,6 +89,12 @@ pub const ALL: &[&str] = &[
     SLO_COMPLIANT,
     SAVINGS_MONTHLY,
     FINDINGS_OPEN,
+    NOTIFICATIONS_SENT,
+    NOTIFICATIONS_FAILED,
+    NOTIFICATIONS_RETRIED,
+    NOTIFICATIONS_DEAD,
+    OUTBOX_DEPTH,
+    OUTBOX_OLDEST_AGE,
     UP,
 ];
 
@@ -108,6 +120,12 @@ pub struct Metrics {
     report_runs: CounterVec,
     report_failures: CounterVec,
     report_last_success: GaugeVec,
+    notifications_sent: CounterVec,
+    notifications_failed: CounterVec,
+    notifications_retried: CounterVec,
+    notifications_dead: CounterVec,
+    outbox_depth: GaugeVec,
+    outbox_oldest_age: GaugeVec,
     cost_week_billed: GaugeVec,
     cost_week_effective: GaugeVec,
     cost_day_billed: GaugeVec,
@@ -241,6 +259,36 @@ impl Metrics {
                 REPORT_LAST_SUCCESS,
                 "Unix time the report was last written.",
                 &["report"],
+            )?,
+            notifications_sent: counter(
+                NOTIFICATIONS_SENT,
+                "Notifications the sink's receiver accepted.",
+                "sink",
+            )?,
+            notifications_failed: counter(
+                NOTIFICATIONS_FAILED,
+                "Delivery attempts that failed (each is retried or, at the end, dead).",
+                "sink",
+            )?,
+            notifications_retried: counter(
+                NOTIFICATIONS_RETRIED,
+                "Failed delivery attempts that will be tried again.",
+                "sink",
+            )?,
+            notifications_dead: counter(
+                NOTIFICATIONS_DEAD,
+                "Notifications given up on (refused, or out of attempts), kept in the outbox's dead/.",
+                "sink",
+            )?,
+            outbox_depth: gauge(
+                OUTBOX_DEPTH,
+                "Notifications waiting in the sink's outbox.",
+                &["sink"],
+            )?,
+            outbox_oldest_age: gauge(
+                OUTBOX_OLDEST_AGE,
+                "Age of the oldest notification waiting in the sink's outbox (0 when empty).",
+                &["sink"],
             )?,
             cost_week_billed: gauge(
                 COST_WEEK_BILLED,
@@ -377,6 +425,33 @@ impl Metrics {
         self.changed();
     }
 
+    /// A sink's delivery since start (`sent`, `failed`, `retried`, `dead`
+    /// are totals: the counters move by the difference) and its outbox now.
+    pub fn set_sink(&self, sink: &str, totals: [u64; 4], depth: usize, oldest_age_secs: f64) {
+        for (counter, total) in [
+            &self.notifications_sent,
+            &self.notifications_failed,
+            &self.notifications_retried,
+            &self.notifications_dead,
+        ]
+        .into_iter()
+        .zip(totals)
+        {
+            let c = counter.with_label_values(&[sink]);
+            let delta = total as f64 - c.get();
+            if delta > 0.0 {
+                c.inc_by(delta);
+            }
+        }
+        self.outbox_depth
+            .with_label_values(&[sink])
+            .set(depth as f64);
+        self.outbox_oldest_age
+            .with_label_values(&[sink])
+            .set(oldest_age_secs);
+        self.changed();
+    }
+
     /// The first collection cycle has finished.
     pub fn set_ready(&self) {
         self.ready.set(1);
@@ -394,7 +469,11 @@ impl Metrics {
         collectors: impl IntoIterator<Item = &'a str>,
         analyzers: impl IntoIterator<Item = &'a str>,
         reports: impl IntoIterator<Item = &'a str>,
+        sinks: impl IntoIterator<Item = &'a str>,
     ) {
+        for s in sinks {
+            self.set_sink(s, [0; 4], 0, 0.0);
+        }
         for c in collectors {
             for counter in [
                 &self.collector_runs,
@@ -782,6 +861,7 @@ mod tests {
         m.findings_open
             .with_label_values(&["idle_resource", "warning"])
             .set(1);
+        m.set_sink("hooks", [3, 1, 1, 0], 2, 12.5);
         let families = m.registry.gather();
         let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
         for name in ALL {
@@ -861,7 +941,7 @@ mod tests {
     #[test]
     fn a_change_is_served_on_the_next_scrape() {
         let m = Metrics::new().unwrap();
-        m.init_components(["files"], [], []);
+        m.init_components(["files"], [], [], []);
         let runs = |text: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(r#"vitals_collector_runs_total{collector="files"} "#))

@@ -191,10 +191,7 @@ pub async fn analyze(
 /// `vitals_core::lifecycle`) and returns the transitions. Only the daemon's
 /// refreshes call this, once per analyzer per cycle: `vitals analyze` over
 /// some past period must not open or resolve anything.
-pub async fn reconcile(
-    app: &Arc<App>,
-    analysis: &Analysis,
-) -> anyhow::Result<Vec<vitals_core::lifecycle::Transition>> {
+pub async fn reconcile(app: &Arc<App>, analysis: &Analysis) -> anyhow::Result<Vec<Change>> {
     if analysis.ran.is_empty() {
         return Ok(Vec::new());
     }
@@ -211,19 +208,37 @@ pub async fn reconcile(
             .map(|(n, f)| (n.as_str(), f.as_slice()))
             .collect();
         let policy = app.config.findings;
-        let transitions = state
+        let changes = state
             .update(|book| {
-                Ok::<_, std::convert::Infallible>(book.reconcile(Utc::now(), &ran, policy))
+                let transitions = book.reconcile(Utc::now(), &ran, policy);
+                let changes: Vec<Change> = transitions
+                    .into_iter()
+                    .filter_map(|t| {
+                        let tracked = book.findings.get(&t.finding_id)?.clone();
+                        Some((t, tracked))
+                    })
+                    .collect();
+                // Into every sink's outbox before the state that produced
+                // them is written: a crash in between records them again
+                // next run, under the same keys, rather than losing them.
+                app.delivery.enqueue(&changes, Utc::now())?;
+                Ok::<_, vitals_sinks::outbox::OutboxError>(changes)
             })?
-            .unwrap_or_else(|e| match e {});
-        for t in &transitions {
+            .context("recording notifications")?;
+        for (t, _) in &changes {
             tracing::info!(finding = %t.finding_id, change = ?t.change, "finding changed");
         }
-        Ok(transitions)
+        Ok(changes)
     })
     .await
     .context("findings task")?
 }
+
+/// A finding's transition and its state after it.
+pub type Change = (
+    vitals_core::lifecycle::Transition,
+    vitals_core::lifecycle::Tracked,
+);
 
 /// The type names of the analyzers about `dataset` (the kinds of their
 /// findings).

@@ -186,3 +186,34 @@ listen = "127.0.0.1:{port}"
     }
     stop(daemon);
 }
+
+/// The alert rules for vitals itself parse, and `promtool test rules`
+/// (Prometheus's own rule evaluation) fires each on series where it should
+/// and not where it should not (tests/fixtures/vitals_alerts_test.yml).
+#[test]
+fn the_alert_rules_fire_where_they_should() {
+    let rules = repo().join("dashboards/vitals-alerts.yml");
+    for args in [
+        vec!["check".into(), "rules".into(), rules.display().to_string()],
+        vec![
+            "test".into(),
+            "rules".into(),
+            repo()
+                .join("tests/fixtures/vitals_alerts_test.yml")
+                .display()
+                .to_string(),
+        ],
+    ] {
+        let out = Command::new(promtool())
+            .args(&args)
+            .output()
+            .expect("running promtool");
+        assert!(
+            out.status.success(),
+            "promtool {}:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

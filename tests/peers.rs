@@ -872,3 +872,44 @@ fn write_request(series: &[WriteSeries]) -> Vec<u8> {
     framed.extend_from_slice(&request);
     framed
 }
+
+/// tests/fixtures/webhook_receiver.py: checks each request's Standard
+/// Webhooks signature with its own code and records it.
+pub struct WebhookReceiver {
+    pub log: PathBuf,
+    _process: Process,
+}
+
+impl WebhookReceiver {
+    /// Serves on `port`, refusing the first `refuse_first` requests (429).
+    pub fn start(port: u16, secret: &str, log: &Path, refuse_first: u32) -> WebhookReceiver {
+        let mut command = Command::new(venv_bin("python"));
+        command
+            .arg(repo().join("tests/fixtures/webhook_receiver.py"))
+            .args([
+                &port.to_string(),
+                secret,
+                &log.display().to_string(),
+                &refuse_first.to_string(),
+            ]);
+        let process = start(
+            "webhook receiver",
+            command,
+            tempfile::tempdir().unwrap(),
+            || http(port, "GET", "/", "").is_ok(),
+        );
+        WebhookReceiver {
+            log: log.to_path_buf(),
+            _process: process,
+        }
+    }
+
+    /// Every request received, oldest first.
+    pub fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}

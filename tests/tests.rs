@@ -25,4 +25,5 @@ mod prometheus;
 mod prometheus_native;
 mod report;
 mod request_log;
+mod sinks;
 mod streaming;

@@ -8,7 +8,7 @@ mod aws_cost_explorer;
 mod aws_cur;
 mod aws_inventory;
 mod aws_pricing;
-mod backoff;
+use vitals_core::backoff;
 mod collector;
 mod cost_rows;
 mod csv_records;

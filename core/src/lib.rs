@@ -6,6 +6,7 @@
 //! Parquet store ([`store`]), the config file ([`config`]), latency arithmetic
 //! ([`latency`]), findings and summaries, and the periods they cover.
 
+pub mod backoff;
 pub mod catalog;
 pub mod config;
 pub mod cost_rows;

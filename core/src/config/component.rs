@@ -23,6 +23,7 @@ pub enum ComponentKind {
     Collector,
     Analyzer,
     Report,
+    Sink,
 }
 
 impl ComponentKind {
@@ -32,6 +33,7 @@ impl ComponentKind {
             ComponentKind::Collector => "collectors",
             ComponentKind::Analyzer => "analyzers",
             ComponentKind::Report => "reports",
+            ComponentKind::Sink => "sinks",
         }
     }
 }
@@ -42,6 +44,7 @@ impl fmt::Display for ComponentKind {
             ComponentKind::Collector => "collector",
             ComponentKind::Analyzer => "analyzer",
             ComponentKind::Report => "report",
+            ComponentKind::Sink => "sink",
         })
     }
 }
@@ -99,6 +102,7 @@ impl ComponentConfig {
             ComponentKind::Collector => config.collectors,
             ComponentKind::Analyzer => config.analyzers,
             ComponentKind::Report => config.reports,
+            ComponentKind::Sink => config.sinks,
         };
         Ok(list.into_iter().next().expect("one component was parsed"))
     }

@@ -54,6 +54,7 @@ const SECTIONS: &[&str] = &[
     "collectors",
     "analyzers",
     "reports",
+    "sinks",
 ];
 
 /// A parsed, checked config file.
@@ -69,6 +70,7 @@ pub struct Config {
     pub collectors: Vec<ComponentConfig>,
     pub analyzers: Vec<ComponentConfig>,
     pub reports: Vec<ComponentConfig>,
+    pub sinks: Vec<ComponentConfig>,
 }
 
 /// `[store]`: where the Parquet store lives.
@@ -272,7 +274,13 @@ impl Config {
         let collectors = components(&root, ComponentKind::Collector, &source, &mut errors);
         let analyzers = components(&root, ComponentKind::Analyzer, &source, &mut errors);
         let reports = components(&root, ComponentKind::Report, &source, &mut errors);
-        for component in collectors.iter().chain(&analyzers).chain(&reports) {
+        let sinks = components(&root, ComponentKind::Sink, &source, &mut errors);
+        for component in collectors
+            .iter()
+            .chain(&analyzers)
+            .chain(&reports)
+            .chain(&sinks)
+        {
             if let Err(e) = check(component) {
                 errors.extend(e);
             }
@@ -289,6 +297,7 @@ impl Config {
                     collectors,
                     analyzers,
                     reports,
+                    sinks,
                 })
             }
             _ => Err(errors),
@@ -320,6 +329,7 @@ impl Config {
             ComponentKind::Collector => &self.collectors,
             ComponentKind::Analyzer => &self.analyzers,
             ComponentKind::Report => &self.reports,
+            ComponentKind::Sink => &self.sinks,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Exponential backoff with full jitter, for the HTTP clients vitals drives
-//! itself (the AWS and BigQuery SDKs bring their own).
+//! itself (the AWS and BigQuery SDKs bring their own) and the sinks' outbox.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,0 +1,226 @@
+//! Sinks: where vitals delivers what changed. A sink takes typed
+//! notifications (never Polars, never the store) and sends one; everything
+//! else is shared by every sink, as the OpenTelemetry Collector's exporter
+//! helper shares it:
+//!
+//! - [`outbox`]: every notification is written to a durable outbox before
+//!   it is sent and removed only once the receiver accepted it, so it
+//!   survives a crash or restart and is sent after it (at least once);
+//! - [`delivery`]: retries with jittered backoff that honour `Retry-After`,
+//!   a per-sink rate limit, and routing (`kinds`, minimum `severity`,
+//!   `services`);
+//! - each notification carries an idempotency key, the same on every
+//!   attempt, so a receiver can drop duplicates.
+//!
+//! One file per sink type, plus one line in [`registry`].
+
+pub mod delivery;
+pub mod outbox;
+pub mod registry;
+mod webhook;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vitals_core::finding::{Finding, Severity};
+
+/// One notification, as the outbox keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The idempotency key: kept through every attempt.
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub event: Event,
+}
+
+/// What a notification says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A finding changed state.
+    Finding {
+        change: FindingChange,
+        finding: Box<Finding>,
+    },
+    /// `vitals notify test`: proves the path works.
+    Test,
+}
+
+/// The finding events sinks tell of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingChange {
+    /// New, or back after resolving.
+    Opened,
+    /// Its severity changed.
+    Updated,
+    Resolved,
+}
+
+impl FindingChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingChange::Opened => "opened",
+            FindingChange::Updated => "updated",
+            FindingChange::Resolved => "resolved",
+        }
+    }
+}
+
+/// Why a send failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Worth another attempt (connection failure, timeout, 429, 5xx),
+    /// after `after` if the receiver said (`Retry-After`).
+    #[error("{message}")]
+    Retry {
+        message: String,
+        after: Option<Duration>,
+    },
+    /// The receiver refused it (another 4xx): retrying would not help.
+    #[error("{message}")]
+    Permanent { message: String },
+}
+
+/// Which findings a sink takes.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Finding kinds (e.g. `idle_resource`); default every kind.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// The least severity sent (`info`, `warning`, `critical`). Default `info`.
+    pub severity: Option<Severity>,
+    /// Services; default every service (and findings without one).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Notifications sent per minute at most. Default 60.
+    pub rate_per_minute: Option<u32>,
+    /// Attempts per notification before it is set aside as dead. Default 10.
+    pub max_attempts: Option<u32>,
+}
+
+impl Route {
+    pub fn takes(&self, f: &Finding) -> bool {
+        (self.kinds.is_empty() || self.kinds.contains(&f.kind))
+            && self.severity.is_none_or(|s| f.severity >= s)
+            && (self.services.is_empty()
+                || f.service
+                    .as_deref()
+                    .is_some_and(|s| self.services.iter().any(|x| x == s)))
+    }
+
+    pub fn min_interval(&self) -> Duration {
+        Duration::from_secs_f64(60.0 / f64::from(self.rate_per_minute.unwrap_or(60).max(1)))
+    }
+
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts.unwrap_or(10).max(1)
+    }
+}
+
+/// A place notifications go.
+#[async_trait]
+pub trait Sink: Send + Sync + std::fmt::Debug {
+    /// The instance's config name.
+    fn name(&self) -> &str;
+    fn type_name(&self) -> &'static str;
+    fn route(&self) -> &Route;
+    /// Sends one notification; the outbox keeps it until this succeeds.
+    async fn send(&self, notification: &Notification) -> Result<(), SendError>;
+}
+
+/// A failed HTTP exchange as a [`SendError`]: 429, 408 and 5xx are worth
+/// retrying (after `Retry-After` where given), other statuses are not.
+pub(crate) fn http_error(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> SendError {
+    let mut message = format!("HTTP {status}");
+    let body = body.trim();
+    if !body.is_empty() {
+        message.push_str(": ");
+        message.extend(body.chars().take(300));
+    }
+    if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
+        SendError::Retry {
+            message,
+            after: retry_after(headers, Utc::now()),
+        }
+    } else {
+        SendError::Permanent { message }
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3).
+pub(crate) fn retry_after(
+    headers: &reqwest::header::HeaderMap,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
+    (at - now).to_std().ok().or(Some(Duration::ZERO))
+}
+
+/// A transport failure, with its causes.
+pub(crate) fn transport_error(e: &reqwest::Error) -> SendError {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    SendError::Retry {
+        message,
+        after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 02 Dec 2026 08:00:30 GMT"),
+        );
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(30)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h, now), None);
+    }
+
+    #[test]
+    fn statuses_decide_whether_to_retry() {
+        let h = HeaderMap::new();
+        let retry = |code: u16| {
+            matches!(
+                http_error(reqwest::StatusCode::from_u16(code).unwrap(), &h, ""),
+                SendError::Retry { .. }
+            )
+        };
+        assert!(retry(429) && retry(503) && retry(500) && retry(408));
+        assert!(!retry(400) && !retry(401) && !retry(404) && !retry(410));
+    }
+}

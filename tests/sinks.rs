@@ -1,0 +1,155 @@
+//! Delivery through the `webhook` sink to a receiver that checks every
+//! Standard Webhooks signature with its own code
+//! (tests/fixtures/webhook_receiver.py): what a run finds is recorded in
+//! the outbox before it is sent, survives a receiver that is down, is sent
+//! once it is up (through 429s with `Retry-After`), and is never sent
+//! twice; resolutions and test messages follow the same road.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::harness::{Workspace, copy_sample_dir, free_port, repo};
+use crate::peers::WebhookReceiver;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn outbox_files(ws: &Workspace) -> usize {
+    std::fs::read_dir(ws.path("data/state/outbox/hooks"))
+        .map(|rd| {
+            rd.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+fn delivered(r: &WebhookReceiver) -> Vec<Value> {
+    r.requests()
+        .into_iter()
+        .filter(|q| q["refused"] == false)
+        .collect()
+}
+
+#[test]
+fn findings_reach_a_webhook_once_each_through_an_outage_and_429s() {
+    let ws = Workspace::new();
+    copy_sample_dir(&ws);
+    let port = free_port();
+    let config = std::fs::read_to_string(repo().join("config.toml")).unwrap()
+        + &format!(
+            "\n[sinks.hooks]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\
+             secret = \"{SECRET}\"\nkinds = [\"idle_resource\"]\n"
+        );
+    ws.write("config.toml", &config);
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("sample/fleet/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let idle: BTreeSet<String> = expected
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "idle_resource")
+        .map(|f| f["resource_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(idle.len() >= 5, "{idle:?}");
+
+    // The receiver is down: the run says so, exits 1, and keeps every
+    // notification in the outbox.
+    let run = ws.run(&["run", "--once"]);
+    run.code(1);
+    assert!(
+        run.stdout
+            .contains(&format!("sink `hooks`: 0 sent, {} pending", idle.len())),
+        "{run:#?}"
+    );
+    assert_eq!(outbox_files(&ws), idle.len());
+
+    // Up, refusing its first two requests with 429 and Retry-After: the
+    // next run sends what waited (it found nothing new itself).
+    let log = ws.path("received.jsonl");
+    let receiver = WebhookReceiver::start(port, SECRET, &log, 2);
+    let run = ws.run(&["run", "--once"]);
+    run.success();
+    assert!(
+        run.stdout
+            .contains(&format!("sink `hooks`: {} sent, 0 pending", idle.len())),
+        "{run:#?}"
+    );
+    assert_eq!(outbox_files(&ws), 0);
+    let all = receiver.requests();
+    assert_eq!(all.len(), idle.len() + 2, "two refused, then each once");
+    assert!(all.iter().all(|q| q["verified"] == true), "{all:?}");
+    let got = delivered(&receiver);
+    let ids: BTreeSet<&str> = got.iter().map(|q| q["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), got.len(), "no id delivered twice");
+    // The refused ones came again with the same id.
+    for refused in all.iter().filter(|q| q["refused"] == true) {
+        assert!(ids.contains(refused["id"].as_str().unwrap()));
+    }
+    let resources: BTreeSet<String> = got
+        .iter()
+        .map(|q| {
+            assert_eq!(q["body"]["type"], "finding.opened", "{q}");
+            assert_eq!(q["body"]["data"]["kind"], "idle_resource");
+            q["body"]["data"]["resource_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(resources, idle);
+
+    // Nothing changed: nothing is sent.
+    ws.run(&["run", "--once"]).success();
+    assert_eq!(delivered(&receiver).len(), idle.len());
+
+    // The idle instances stop being idle: each is told resolved, once.
+    let strict = config.replace(
+        "[analyzers.idle]\ntype = \"idle_resource\"\n",
+        "[analyzers.idle]\ntype = \"idle_resource\"\ncpu_percent = 0.0\n",
+    );
+    ws.write("config.toml", &strict);
+    ws.run(&["run", "--once"]).success();
+    let resolved: Vec<Value> = delivered(&receiver)
+        .into_iter()
+        .filter(|q| q["body"]["type"] == "finding.resolved")
+        .collect();
+    let listed = ws.run(&[
+        "findings", "list", "--status", "resolved", "--format", "json",
+    ]);
+    listed.success();
+    let listed: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+    assert!(!listed.is_empty());
+    let told: BTreeSet<&str> = resolved
+        .iter()
+        .map(|q| q["body"]["data"]["finding_id"].as_str().unwrap())
+        .collect();
+    let want: BTreeSet<&str> = listed
+        .iter()
+        .map(|t| t["finding"]["finding_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(told, want);
+    assert_eq!(resolved.len(), want.len());
+
+    // A test message on demand; an unknown sink is named.
+    let run = ws.run(&["notify", "test", "hooks"]);
+    run.success();
+    assert!(run.stdout.contains("sink `hooks`: "), "{run:#?}");
+    assert_eq!(
+        delivered(&receiver).last().unwrap()["body"]["type"],
+        "vitals.test"
+    );
+    let run = ws.run(&["notify", "test", "hook"]);
+    run.code(1);
+    assert!(
+        run.stderr.contains("no sink named `hook`") && run.stderr.contains("did you mean `hooks`"),
+        "{}",
+        run.stderr
+    );
+    // The secret and the URL's token never reach the logs.
+    assert!(!run.stderr.contains("MfKQ9r8G"));
+}
