@@ -883,21 +883,34 @@ pub struct WebhookReceiver {
 impl WebhookReceiver {
     /// Serves on `port`, refusing the first `refuse_first` requests (429).
     pub fn start(port: u16, secret: &str, log: &Path, refuse_first: u32) -> WebhookReceiver {
+        let args = [
+            port.to_string(),
+            secret.to_string(),
+            log.display().to_string(),
+            refuse_first.to_string(),
+        ];
+        Self::script("webhook_receiver.py", &args, port, log)
+    }
+
+    /// tests/fixtures/pagerduty_events.py: PagerDuty's Events API v2 in its
+    /// documented shape, refusing the first `refuse_first` events (429).
+    pub fn pagerduty(port: u16, log: &Path, refuse_first: u32) -> WebhookReceiver {
+        let args = [
+            port.to_string(),
+            log.display().to_string(),
+            refuse_first.to_string(),
+        ];
+        Self::script("pagerduty_events.py", &args, port, log)
+    }
+
+    fn script(name: &str, args: &[String], port: u16, log: &Path) -> WebhookReceiver {
         let mut command = Command::new(venv_bin("python"));
         command
-            .arg(repo().join("tests/fixtures/webhook_receiver.py"))
-            .args([
-                &port.to_string(),
-                secret,
-                &log.display().to_string(),
-                &refuse_first.to_string(),
-            ]);
-        let process = start(
-            "webhook receiver",
-            command,
-            tempfile::tempdir().unwrap(),
-            || http(port, "GET", "/", "").is_ok(),
-        );
+            .arg(repo().join("tests/fixtures").join(name))
+            .args(args);
+        let process = start(name, command, tempfile::tempdir().unwrap(), || {
+            http(port, "GET", "/", "").is_ok()
+        });
         WebhookReceiver {
             log: log.to_path_buf(),
             _process: process,

@@ -153,3 +153,83 @@ fn findings_reach_a_webhook_once_each_through_an_outage_and_429s() {
     // The secret and the URL's token never reach the logs.
     assert!(!run.stderr.contains("MfKQ9r8G"));
 }
+
+/// PagerDuty (Events API v2, replayed in its documented shape by
+/// tests/fixtures/pagerduty_events.py, which also checks each event's
+/// required fields): one `trigger` per opened finding with the finding id
+/// as `dedup_key`, through a 429; then `resolve` with the same keys.
+#[test]
+fn pagerduty_triggers_and_resolves_by_finding_id() {
+    let ws = Workspace::new();
+    copy_sample_dir(&ws);
+    let port = free_port();
+    let config = std::fs::read_to_string(repo().join("config.toml")).unwrap()
+        + &format!(
+            "\n[sinks.oncall]\ntype = \"pagerduty\"\nurl = \"http://127.0.0.1:{port}/v2/enqueue\"\n\
+             routing_key = \"R0UT1NGKEY\"\nkinds = [\"idle_resource\"]\n"
+        );
+    ws.write("config.toml", &config);
+    let pd = WebhookReceiver::pagerduty(port, &ws.path("events.jsonl"), 1);
+    let run = ws.run(&["run", "--once"]);
+    run.success();
+    assert!(!run.stderr.contains("R0UT1NGKEY"), "the key is a secret");
+    let open = ws.run(&[
+        "findings",
+        "list",
+        "--kind",
+        "idle_resource",
+        "--format",
+        "json",
+    ]);
+    open.success();
+    let open: Vec<Value> = serde_json::from_str(&open.stdout).unwrap();
+    let events = pd.requests();
+    assert!(
+        events
+            .iter()
+            .all(|e| e["problems"].as_array().unwrap().is_empty()),
+        "{events:?}"
+    );
+    let accepted: Vec<&Value> = events.iter().filter(|e| e["refused"] == false).collect();
+    assert_eq!(events.len(), accepted.len() + 1, "one 429, retried");
+    let triggered: BTreeSet<&str> = accepted
+        .iter()
+        .map(|e| {
+            assert_eq!(e["event"]["event_action"], "trigger");
+            assert_eq!(e["event"]["payload"]["severity"], "warning");
+            e["event"]["dedup_key"].as_str().unwrap()
+        })
+        .collect();
+    let ids: BTreeSet<&str> = open
+        .iter()
+        .map(|t| t["finding"]["finding_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(triggered, ids);
+    assert_eq!(accepted.len(), ids.len());
+
+    ws.write(
+        "config.toml",
+        &config.replace(
+            "[analyzers.idle]\ntype = \"idle_resource\"\n",
+            "[analyzers.idle]\ntype = \"idle_resource\"\ncpu_percent = 0.0\n",
+        ),
+    );
+    ws.run(&["run", "--once"]).success();
+    let resolved = ws.run(&[
+        "findings", "list", "--status", "resolved", "--format", "json",
+    ]);
+    let resolved: Vec<Value> = serde_json::from_str(&resolved.stdout).unwrap();
+    let want: BTreeSet<&str> = resolved
+        .iter()
+        .map(|t| t["finding"]["finding_id"].as_str().unwrap())
+        .collect();
+    assert!(!want.is_empty());
+    let events = pd.requests();
+    let resolves: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e["event"]["event_action"] == "resolve")
+        .map(|e| e["event"]["dedup_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(resolves, want);
+    assert!(resolves.is_subset(&triggered));
+}

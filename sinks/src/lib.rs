@@ -16,6 +16,7 @@
 
 pub mod delivery;
 pub mod outbox;
+mod pagerduty;
 pub mod registry;
 mod webhook;
 

@@ -6,9 +6,10 @@ use vitals_core::config::{
 };
 
 use crate::Sink;
-use crate::webhook;
+use crate::{pagerduty, webhook};
 
-const REGISTRY: &[(&str, Build<Box<dyn Sink>>)] = &[("webhook", webhook::build)];
+const REGISTRY: &[(&str, Build<Box<dyn Sink>>)] =
+    &[("webhook", webhook::build), ("pagerduty", pagerduty::build)];
 
 /// The known sink types, in registry order.
 pub fn types() -> Vec<&'static str> {
