@@ -233,3 +233,56 @@ fn pagerduty_triggers_and_resolves_by_finding_id() {
     assert_eq!(resolves, want);
     assert!(resolves.is_subset(&triggered));
 }
+
+/// Slack (an incoming webhook: https://api.slack.com/messaging/webhooks;
+/// no peer exists, so a local receiver records what is posted): one digest
+/// for the whole run, in Block Kit with a plain-text fallback, sent again
+/// after a 429, and nothing when nothing changed.
+#[test]
+fn slack_gets_one_digest_per_run() {
+    let ws = Workspace::new();
+    copy_sample_dir(&ws);
+    let port = free_port();
+    let config = std::fs::read_to_string(repo().join("config.toml")).unwrap()
+        + &format!(
+            "\n[sinks.team]\ntype = \"slack\"\nwebhook_url = \"http://127.0.0.1:{port}/services/T0/B0/S3CRET\"\n\
+             kinds = [\"idle_resource\", \"rightsizing\"]\nreport_url = \"https://vitals.example/reports/\"\n"
+        );
+    ws.write("config.toml", &config);
+    let slack = WebhookReceiver::start(port, "unused", &ws.path("slack.jsonl"), 1);
+    let run = ws.run(&["run", "--once"]);
+    run.success();
+    assert!(
+        !run.stderr.contains("S3CRET"),
+        "the webhook URL is a secret"
+    );
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("sample/fleet/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let n = expected
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "idle_resource" || f["kind"] == "rightsizing")
+        .count();
+    let posts = slack.requests();
+    assert_eq!(posts.len(), 2, "one digest, posted again after the 429");
+    assert_eq!(posts[0]["body"], posts[1]["body"]);
+    let body = &posts[1]["body"];
+    let blocks = body["blocks"].as_array().unwrap();
+    assert_eq!(
+        blocks[0]["text"]["text"],
+        format!("vitals: {n} finding(s) {n} new")
+    );
+    assert_eq!(
+        blocks.iter().filter(|b| b["type"] == "section").count(),
+        n.min(40)
+    );
+    let text = body["text"].as_str().unwrap();
+    assert!(text.contains("m5.2xlarge -> m5.large"), "{text}");
+    assert!(text.contains("https://vitals.example/reports/"), "{text}");
+
+    ws.run(&["run", "--once"]).success();
+    assert_eq!(slack.requests().len(), 2, "nothing changed, nothing sent");
+}

@@ -85,6 +85,10 @@ impl Delivery {
         let mut recorded = 0;
         for sink in &self.sinks {
             let outbox = self.outbox(sink.as_ref());
+            if sink.digest() {
+                recorded += self.enqueue_digest(sink.as_ref(), &outbox, changes, now)?;
+                continue;
+            }
             for (t, tracked) in changes {
                 let Some(change) = change_of(&t.change) else {
                     continue;
@@ -119,6 +123,50 @@ impl Delivery {
             self.wake.notify_one();
         }
         Ok(recorded)
+    }
+
+    /// One digest of the changes `sink` takes, if any.
+    fn enqueue_digest(
+        &self,
+        sink: &dyn Sink,
+        outbox: &Outbox,
+        changes: &[(Transition, Tracked)],
+        now: DateTime<Utc>,
+    ) -> Result<usize, OutboxError> {
+        let mut items = Vec::new();
+        let mut parts = Vec::new();
+        for (t, tracked) in changes {
+            let Some(change) = change_of(&t.change) else {
+                continue;
+            };
+            let f = &tracked.finding;
+            if !sink.route().takes(f)
+                || (change != FindingChange::Resolved && tracked.quiet_at(now))
+            {
+                continue;
+            }
+            parts.push(format!(
+                "{}:{}:{}",
+                t.finding_id,
+                change.as_str(),
+                tracked.history.len()
+            ));
+            items.push(crate::DigestItem {
+                change,
+                finding: f.clone(),
+            });
+        }
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let key = finding_id("digest", sink.name(), &refs);
+        outbox.put(&Notification {
+            id: format!("msg_{key}"),
+            created_at: now,
+            event: Event::Digest { changes: items },
+        })?;
+        Ok(1)
     }
 
     /// Returns once something has been recorded since the last call.

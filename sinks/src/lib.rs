@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod outbox;
 mod pagerduty;
 pub mod registry;
+mod slack;
 mod webhook;
 
 use std::time::Duration;
@@ -45,8 +46,17 @@ pub enum Event {
         change: FindingChange,
         finding: Box<Finding>,
     },
+    /// Every change one run made that a digest sink takes, in one message.
+    Digest { changes: Vec<DigestItem> },
     /// `vitals notify test`: proves the path works.
     Test,
+}
+
+/// One change in a digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestItem {
+    pub change: FindingChange,
+    pub finding: Finding,
 }
 
 /// The finding events sinks tell of.
@@ -129,6 +139,11 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &str;
     fn type_name(&self) -> &'static str;
     fn route(&self) -> &Route;
+    /// True for a sink that takes one message per run with every change
+    /// in it ([`Event::Digest`]) rather than one per change.
+    fn digest(&self) -> bool {
+        false
+    }
     /// Sends one notification; the outbox keeps it until this succeeds.
     async fn send(&self, notification: &Notification) -> Result<(), SendError>;
 }

@@ -144,6 +144,7 @@ impl PagerDuty {
                 }
                 event
             }
+            Event::Digest { .. } => serde_json::Value::Null,
             Event::Test => serde_json::json!({
                 "routing_key": key,
                 "event_action": "trigger",
@@ -174,6 +175,12 @@ impl Sink for PagerDuty {
     }
 
     async fn send(&self, n: &Notification) -> Result<(), SendError> {
+        if matches!(n.event, Event::Digest { .. }) {
+            // Never recorded for this sink (`digest()` is false).
+            return Err(SendError::Permanent {
+                message: "PagerDuty takes one event per finding, not a digest".into(),
+            });
+        }
         let response = self
             .client
             .post(&self.url)

@@ -6,10 +6,13 @@ use vitals_core::config::{
 };
 
 use crate::Sink;
-use crate::{pagerduty, webhook};
+use crate::{pagerduty, slack, webhook};
 
-const REGISTRY: &[(&str, Build<Box<dyn Sink>>)] =
-    &[("webhook", webhook::build), ("pagerduty", pagerduty::build)];
+const REGISTRY: &[(&str, Build<Box<dyn Sink>>)] = &[
+    ("webhook", webhook::build),
+    ("pagerduty", pagerduty::build),
+    ("slack", slack::build),
+];
 
 /// The known sink types, in registry order.
 pub fn types() -> Vec<&'static str> {

@@ -118,6 +118,11 @@ fn body(n: &Notification) -> serde_json::Value {
             "timestamp": n.created_at,
             "data": finding,
         }),
+        Event::Digest { changes } => serde_json::json!({
+            "type": "finding.digest",
+            "timestamp": n.created_at,
+            "data": changes,
+        }),
         Event::Test => serde_json::json!({
             "type": "vitals.test",
             "timestamp": n.created_at,
