@@ -55,6 +55,20 @@ fn change_of(c: &Change) -> Option<FindingChange> {
     }
 }
 
+/// What `sink` is told of a transition: nothing for a change sinks do not
+/// tell, a finding its route does not take, or a quiet (acknowledged or
+/// snoozed) one, unless it resolved.
+fn told(
+    sink: &dyn Sink,
+    t: &Transition,
+    tracked: &Tracked,
+    now: DateTime<Utc>,
+) -> Option<FindingChange> {
+    let change = change_of(&t.change)?;
+    let quiet = change != FindingChange::Resolved && tracked.quiet_at(now);
+    (sink.route().takes(&tracked.finding) && !quiet).then_some(change)
+}
+
 impl Delivery {
     pub fn new(sinks: Vec<Arc<dyn Sink>>, store_root: &Path) -> Delivery {
         Delivery {
@@ -90,15 +104,10 @@ impl Delivery {
                 continue;
             }
             for (t, tracked) in changes {
-                let Some(change) = change_of(&t.change) else {
+                let Some(change) = told(sink.as_ref(), t, tracked, now) else {
                     continue;
                 };
                 let f = &tracked.finding;
-                if !sink.route().takes(f)
-                    || (change != FindingChange::Resolved && tracked.quiet_at(now))
-                {
-                    continue;
-                }
                 // The same transition (the finding's n-th event) always
                 // gets the same key: recorded again after a crash, it is
                 // the one notification, not a second.
@@ -136,15 +145,10 @@ impl Delivery {
         let mut items = Vec::new();
         let mut parts = Vec::new();
         for (t, tracked) in changes {
-            let Some(change) = change_of(&t.change) else {
+            let Some(change) = told(sink, t, tracked, now) else {
                 continue;
             };
             let f = &tracked.finding;
-            if !sink.route().takes(f)
-                || (change != FindingChange::Resolved && tracked.quiet_at(now))
-            {
-                continue;
-            }
             parts.push(format!(
                 "{}:{}:{}",
                 t.finding_id,

@@ -190,6 +190,48 @@ pub(crate) fn retry_after(
     (at - now).to_std().ok().or(Some(Duration::ZERO))
 }
 
+/// Sends `request` (the URL left out of any error: it may be a secret)
+/// and reads its answer: any 2xx is accepted, anything else is
+/// [`http_error`].
+pub(crate) async fn exchange(request: reqwest::RequestBuilder) -> Result<(), SendError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(&e.without_url()))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap_or_default();
+    Err(http_error(status, &headers, &text))
+}
+
+/// The HTTP client of a sink: 10 s to connect, `timeout_secs` in all.
+pub(crate) fn http_client(
+    config: &vitals_core::config::ComponentConfig,
+    timeout_secs: u64,
+) -> Result<reqwest::Client, vitals_core::config::ConfigErrors> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(timeout_secs.max(1)))
+        .build()
+        .map_err(|e| config.error(None, format!("building the HTTP client: {e}")))
+}
+
+/// Checks that `url` (at `key`) is an http(s) URL.
+pub(crate) fn check_url(
+    config: &vitals_core::config::ComponentConfig,
+    key: &str,
+    url: &str,
+) -> Result<(), vitals_core::config::ConfigErrors> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(config.error(Some(key), "must be an http:// or https:// URL"))
+    }
+}
+
 /// A transport failure, with its causes.
 pub(crate) fn transport_error(e: &reqwest::Error) -> SendError {
     let mut message = e.to_string();

@@ -15,16 +15,12 @@
 //! severity = "critical"
 //! ```
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde::Deserialize;
 use vitals_core::config::{ComponentConfig, ConfigErrors, Secret};
 use vitals_core::finding::Severity;
 
-use crate::{
-    Event, FindingChange, Notification, Route, SendError, Sink, http_error, transport_error,
-};
+use crate::{Event, FindingChange, Notification, Route, SendError, Sink};
 
 const EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
@@ -77,14 +73,8 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Sink>, ConfigErrors> {
     if own.routing_key.expose().trim().is_empty() {
         return Err(config.error(Some("routing_key"), "must not be empty"));
     }
-    if !(own.url.starts_with("http://") || own.url.starts_with("https://")) {
-        return Err(config.error(Some("url"), "must be an http:// or https:// URL"));
-    }
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(own.timeout_secs.max(1)))
-        .build()
-        .map_err(|e| config.error(None, format!("building the HTTP client: {e}")))?;
+    crate::check_url(config, "url", &own.url)?;
+    let client = crate::http_client(config, own.timeout_secs)?;
     Ok(Box::new(PagerDuty {
         name: config.name.clone(),
         route,
@@ -181,21 +171,7 @@ impl Sink for PagerDuty {
                 message: "PagerDuty takes one event per finding, not a digest".into(),
             });
         }
-        let response = self
-            .client
-            .post(&self.url)
-            .json(&self.event(n))
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let headers = response.headers().clone();
-        // PagerDuty's error bodies never echo the routing key.
-        let text = response.text().await.unwrap_or_default();
-        Err(http_error(status, &headers, &text))
+        crate::exchange(self.client.post(&self.url).json(&self.event(n))).await
     }
 }
 

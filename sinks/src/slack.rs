@@ -16,17 +16,13 @@
 //! ```
 
 use std::fmt::Write;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use vitals_core::config::{ComponentConfig, ConfigErrors, Secret};
 use vitals_core::finding::Severity;
 
-use crate::{
-    DigestItem, Event, FindingChange, Notification, Route, SendError, Sink, http_error,
-    transport_error,
-};
+use crate::{DigestItem, Event, FindingChange, Notification, Route, SendError, Sink};
 
 /// Sections in one message; the rest are counted in a last line.
 const MAX_SECTIONS: usize = 40;
@@ -67,15 +63,8 @@ impl std::fmt::Debug for Slack {
 
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Sink>, ConfigErrors> {
     let (route, own): (Route, SlackConfig) = config.parse_shared()?;
-    let url = own.webhook_url.expose();
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(config.error(Some("webhook_url"), "must be an http:// or https:// URL"));
-    }
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(own.timeout_secs.max(1)))
-        .build()
-        .map_err(|e| config.error(None, format!("building the HTTP client: {e}")))?;
+    crate::check_url(config, "webhook_url", own.webhook_url.expose())?;
+    let client = crate::http_client(config, own.timeout_secs)?;
     Ok(Box::new(Slack {
         name: config.name.clone(),
         route,
@@ -206,21 +195,12 @@ impl Sink for Slack {
     }
 
     async fn send(&self, n: &Notification) -> Result<(), SendError> {
-        let response = self
-            .client
-            .post(self.webhook_url.expose())
-            .json(&self.body(n))
-            .send()
-            .await
-            // The URL is the credential: errors never show it.
-            .map_err(|e| transport_error(&e.without_url()))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
-        if status.is_success() {
-            return Ok(());
-        }
-        Err(http_error(status, &headers, &text))
+        crate::exchange(
+            self.client
+                .post(self.webhook_url.expose())
+                .json(&self.body(n)),
+        )
+        .await
     }
 }
 

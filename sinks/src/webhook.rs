@@ -17,8 +17,6 @@
 //! severity = "warning"           # routing keys: kinds, severity, services
 //! ```
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -27,7 +25,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use vitals_core::config::{ComponentConfig, ConfigErrors, Secret};
 
-use crate::{Event, Notification, Route, SendError, Sink, http_error, transport_error};
+use crate::{Event, Notification, Route, SendError, Sink};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,16 +65,9 @@ impl std::fmt::Debug for Webhook {
 
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Sink>, ConfigErrors> {
     let (route, own): (Route, WebhookConfig) = config.parse_shared()?;
-    let url = own.url.expose();
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(config.error(Some("url"), "must be an http:// or https:// URL"));
-    }
+    crate::check_url(config, "url", own.url.expose())?;
     let key = signing_key(own.secret.expose()).map_err(|e| config.error(Some("secret"), e))?;
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(own.timeout_secs.max(1)))
-        .build()
-        .map_err(|e| config.error(None, format!("building the HTTP client: {e}")))?;
+    let client = crate::http_client(config, own.timeout_secs)?;
     Ok(Box::new(Webhook {
         name: config.name.clone(),
         route,
@@ -148,28 +139,19 @@ impl Sink for Webhook {
     async fn send(&self, n: &Notification) -> Result<(), SendError> {
         let body = serde_json::to_vec(&body(n)).expect("notifications serialize");
         let timestamp = chrono::Utc::now().timestamp();
-        let response = self
-            .client
-            .post(self.url.expose())
-            .header("content-type", "application/json")
-            .header("webhook-id", &n.id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header(
-                "webhook-signature",
-                signature(&self.key, &n.id, timestamp, &body),
-            )
-            .body(body)
-            .send()
-            .await
-            // The URL may hold a token: errors never show it.
-            .map_err(|e| transport_error(&e.without_url()))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
-        Err(http_error(status, &headers, &text))
+        crate::exchange(
+            self.client
+                .post(self.url.expose())
+                .header("content-type", "application/json")
+                .header("webhook-id", &n.id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header(
+                    "webhook-signature",
+                    signature(&self.key, &n.id, timestamp, &body),
+                )
+                .body(body),
+        )
+        .await
     }
 }
 
