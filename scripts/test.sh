@@ -14,9 +14,11 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 # Debian packages: `prometheus` brings promtool, which checks the /metrics
 # format and backfills history, and the Prometheus server the `prometheus`
-# collector is tested against.
+# collector is tested against; `prometheus-alertmanager` is the real
+# Alertmanager the `alertmanager` sink posts to.
 apt_packages=()
 { command -v promtool && command -v prometheus; } >/dev/null 2>&1 || apt_packages+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || apt_packages+=(prometheus-alertmanager)
 if ((${#apt_packages[@]})); then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -28,8 +30,9 @@ fi
 # start the peers they need on loopback ports.
 
 # Python peers, pinned in tests/requirements.txt: DuckDB (the independent
-# oracle for cost totals), moto (AWS), bqemulator (BigQuery) and
-# gcp-storage-emulator (Cloud Storage). pip does nothing (and needs no
+# oracle for cost totals), moto (AWS), bqemulator (BigQuery),
+# gcp-storage-emulator (Cloud Storage), aiosmtpd (SMTP) and standardwebhooks
+# (an independent check of the webhook sink's signatures). pip does nothing (and needs no
 # network) when the pinned versions are already there.
 if [ ! -x .venv/bin/python ]; then
     say "creating .venv"

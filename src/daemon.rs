@@ -105,15 +105,24 @@ async fn delivery_loop(app: Arc<App>, metrics: Metrics, mut stop: watch::Receive
     }
     loop {
         let state = tokio::select! {
-            s = app.delivery.deliver() => s,
+            s = async {
+                app.delivery.refresh().await;
+                app.delivery.deliver().await
+            } => s,
             _ = stop.wait_for(|s| *s) => return,
         };
         set_sink_metrics(&metrics, &state);
+        let until_refresh = app
+            .delivery
+            .next_refresh()
+            .map(|at| at.saturating_duration_since(tokio::time::Instant::now()))
+            .unwrap_or(Duration::MAX);
         let wait = app
             .delivery
             .next_due()
             .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(Duration::from_secs(3600))
+            .min(until_refresh)
             .min(Duration::from_secs(30));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -144,6 +153,7 @@ pub async fn deliver_now(app: &App, metrics: &Metrics, limit: Duration) -> bool 
     if app.delivery.sinks().is_empty() {
         return true;
     }
+    app.delivery.refresh().await;
     let state = app
         .delivery
         .deliver_until(tokio::time::Instant::now() + limit)
@@ -372,8 +382,16 @@ async fn report_cycle_files(
     let mut files = Vec::new();
     let mut ok = true;
     for report in &app.reports {
-        match pipeline::write_report(app, metrics, report.as_ref(), week, report.formats(), None)
-            .await
+        match pipeline::write_report(
+            app,
+            metrics,
+            report.as_ref(),
+            week,
+            report.formats(),
+            None,
+            pipeline::Deliver::ToSinks,
+        )
+        .await
         {
             Ok(written) => files.extend(written.into_iter().flatten()),
             Err(_) => ok = false,

@@ -298,9 +298,16 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 Some(w) => w,
                 None => pipeline::latest_week(&app).await?,
             };
-            let written =
-                pipeline::write_report(&app, &metrics, report, week, &formats, out.as_deref())
-                    .await?;
+            let written = pipeline::write_report(
+                &app,
+                &metrics,
+                report,
+                week,
+                &formats,
+                out.as_deref(),
+                pipeline::Deliver::FilesOnly,
+            )
+            .await?;
             for path in written.into_iter().flatten() {
                 eprintln!("report written: {}", path.display());
             }

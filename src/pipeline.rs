@@ -279,6 +279,16 @@ pub async fn latest_day(app: &Arc<App>, dataset: Dataset) -> anyhow::Result<Opti
     )
 }
 
+/// Whether a written report also goes to the sinks that send it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deliver {
+    /// The scheduled report (daemon, `run --once`): recorded in each
+    /// report sink's outbox, once per report and week.
+    ToSinks,
+    /// `vitals report`: files only.
+    FilesOnly,
+}
+
 /// Renders `report` for `week` in `formats` and writes each file (to `out`
 /// if given, else the report's `out_dir`). Returns the paths written; `None`
 /// stands for stdout.
@@ -289,9 +299,10 @@ pub async fn write_report(
     week: Week,
     formats: &[Format],
     out: Option<&std::path::Path>,
+    deliver: Deliver,
 ) -> anyhow::Result<Vec<Option<PathBuf>>> {
     metrics.report_started(report.name());
-    let result = render_and_write(app, metrics, report, week, formats, out).await;
+    let result = render_and_write(app, metrics, report, week, formats, out, deliver).await;
     match &result {
         Ok(_) => {
             metrics.report_succeeded(report.name(), Utc::now().timestamp_millis() as f64 / 1000.0)
@@ -311,6 +322,7 @@ async fn render_and_write(
     week: Week,
     formats: &[Format],
     out: Option<&std::path::Path>,
+    deliver: Deliver,
 ) -> anyhow::Result<Vec<Option<PathBuf>>> {
     let analysis = analyze(app, metrics, week.range(), None).await?;
     if let Some((name, e)) = analysis.failures.into_iter().next() {
@@ -352,5 +364,55 @@ async fn render_and_write(
         }
     }
     tracing::info!(report = report.name(), %week, files = written.len(), "report written");
+    if deliver == Deliver::ToSinks && app.delivery.sends_report(report.name()) {
+        let message = report_message(report, &input)?;
+        let sinks = app
+            .delivery
+            .enqueue_report(&message, Utc::now())
+            .context("recording the report for its sinks")?;
+        if !sinks.is_empty() {
+            tracing::info!(report = report.name(), %week, ?sinks, "report recorded for delivery");
+        }
+    }
     Ok(written)
+}
+
+/// The report as the sinks that send it take it: rendered in HTML and
+/// Markdown, with its findings (without evidence) and the saving each
+/// counts in the report's total.
+fn report_message(
+    report: &dyn Report,
+    input: &ReportInput<'_>,
+) -> anyhow::Result<vitals_sinks::ReportMessage> {
+    let html = report.render(input, Format::Html)?;
+    let text = report.render(input, Format::Markdown)?;
+    let title = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# "))
+        .map(|t| format!("vitals: {}", t.trim()))
+        .unwrap_or_else(|| format!("vitals report `{}` for {}", report.name(), input.week));
+    let counted: std::collections::BTreeMap<&str, f64> =
+        vitals_core::savings::counted_savings(input.findings)
+            .into_iter()
+            .filter_map(|f| Some((f.finding_id.as_str(), f.monthly_savings?)))
+            .collect();
+    let findings = input
+        .findings
+        .iter()
+        .map(|f| vitals_sinks::ReportFinding {
+            counted_savings: counted.get(f.finding_id.as_str()).copied(),
+            finding: Finding {
+                evidence: serde_json::Value::Null,
+                ..f.clone()
+            },
+        })
+        .collect();
+    Ok(vitals_sinks::ReportMessage {
+        report: report.name().to_string(),
+        period: input.week.to_string(),
+        title,
+        html,
+        text,
+        findings,
+    })
 }

@@ -873,6 +873,147 @@ fn write_request(series: &[WriteSeries]) -> Vec<u8> {
     framed
 }
 
+/// Debian's `prometheus-alertmanager`, routing every alert (one group per
+/// `finding_id`, 1 s group wait and interval, no repeat within an hour)
+/// to a webhook at `receiver` (`host:port`) with resolutions.
+pub struct Alertmanager {
+    pub port: u16,
+    _process: Process,
+}
+
+impl Alertmanager {
+    pub fn start(receiver: &str) -> Alertmanager {
+        let binary = std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|d| d.join("prometheus-alertmanager"))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| {
+                panic!(
+                    "`prometheus-alertmanager` is not installed; run `bash scripts/test.sh` or \
+                     `apt-get install -y --no-install-recommends prometheus-alertmanager`"
+                )
+            });
+        let scratch = tempfile::tempdir().unwrap();
+        let config = scratch.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "route:\n  receiver: hook\n  group_by: [finding_id]\n  group_wait: 1s\n  \
+                 group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    \
+                 webhook_configs:\n      - url: http://{receiver}/alerts\n        \
+                 send_resolved: true\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let mut command = Command::new(binary);
+        command
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                scratch.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=");
+        let process = start("alertmanager", command, scratch, || {
+            crate::harness::http_get(port, "/-/ready").is_ok_and(|(s, _)| s == 200)
+        });
+        Alertmanager {
+            port,
+            _process: process,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// aiosmtpd (tests/fixtures/smtp_server.py) requiring STARTTLS and AUTH,
+/// delivering to a Maildir; its CA is at [`SmtpServer::ca_file`].
+pub struct SmtpServer {
+    pub port: u16,
+    dir: PathBuf,
+    _process: Process,
+}
+
+/// How an [`SmtpServer`] misbehaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SmtpFaults<'a> {
+    /// Does not offer STARTTLS.
+    pub no_starttls: bool,
+    /// Refuses this recipient with 550.
+    pub reject: Option<&'a str>,
+}
+
+impl SmtpServer {
+    pub fn start(user: &str, password: &str, faults: SmtpFaults<'_>) -> SmtpServer {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().to_path_buf();
+        let port = free_port();
+        let mut command = Command::new(venv_bin("python"));
+        command
+            .arg(repo().join("tests/fixtures/smtp_server.py"))
+            .arg(port.to_string())
+            .arg(dir.join("mail"))
+            .arg(dir.join("certs"))
+            .args([user, password]);
+        if faults.no_starttls {
+            command.arg("--no-starttls");
+        }
+        if let Some(r) = faults.reject {
+            command.args(["--reject", r]);
+        }
+        let ca = dir.join("certs/ca.pem");
+        let process = start("aiosmtpd", command, scratch, || {
+            ca.is_file() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        SmtpServer {
+            port,
+            dir,
+            _process: process,
+        }
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("certs/ca.pem")
+    }
+
+    /// The delivered messages' files, oldest first.
+    pub fn messages(&self) -> Vec<PathBuf> {
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> =
+            std::fs::read_dir(self.dir.join("mail/new"))
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok())
+                        .map(|e| {
+                            let at = e.metadata().and_then(|m| m.modified()).unwrap();
+                            (at, e.path())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        files.sort();
+        files.into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// A message read by Python's `email` package
+    /// (tests/fixtures/parse_mail.py).
+    pub fn parse(message: &Path) -> Value {
+        let out = Command::new(venv_bin("python"))
+            .arg(repo().join("tests/fixtures/parse_mail.py"))
+            .arg(message)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "parse_mail.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
 /// tests/fixtures/webhook_receiver.py: checks each request's Standard
 /// Webhooks signature with its own code and records it.
 pub struct WebhookReceiver {

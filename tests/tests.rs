@@ -15,6 +15,7 @@ mod bad_input;
 mod cost_oracle;
 mod daemon;
 mod dashboards;
+mod email;
 mod findings;
 mod focus_remote;
 mod four_roads;

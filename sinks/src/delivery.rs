@@ -43,6 +43,8 @@ pub struct Delivery {
     counts: Arc<Mutex<BTreeMap<String, SinkCounts>>>,
     /// Signalled when something is recorded, for a waiting delivery loop.
     wake: Arc<tokio::sync::Notify>,
+    /// When each refreshing sink was last refreshed.
+    refreshed: Arc<Mutex<BTreeMap<String, tokio::time::Instant>>>,
 }
 
 /// A finding change as the sinks tell it; `None` for what they do not.
@@ -76,6 +78,7 @@ impl Delivery {
             store_root: store_root.to_path_buf(),
             counts: Arc::default(),
             wake: Arc::default(),
+            refreshed: Arc::default(),
         }
     }
 
@@ -97,7 +100,7 @@ impl Delivery {
         now: DateTime<Utc>,
     ) -> Result<usize, OutboxError> {
         let mut recorded = 0;
-        for sink in &self.sinks {
+        for sink in self.sinks.iter().filter(|s| s.takes_findings()) {
             let outbox = self.outbox(sink.as_ref());
             if sink.digest() {
                 recorded += self.enqueue_digest(sink.as_ref(), &outbox, changes, now)?;
@@ -117,15 +120,14 @@ impl Delivery {
                     sink.name(),
                     &[&t.finding_id, change.as_str(), &seq],
                 );
-                outbox.put(&Notification {
+                recorded += usize::from(outbox.put(&Notification {
                     id: format!("msg_{key}"),
                     created_at: now,
                     event: Event::Finding {
                         change,
                         finding: Box::new(f.clone()),
                     },
-                })?;
-                recorded += 1;
+                })?);
             }
         }
         if recorded > 0 {
@@ -165,12 +167,44 @@ impl Delivery {
         }
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         let key = finding_id("digest", sink.name(), &refs);
-        outbox.put(&Notification {
+        let recorded = outbox.put(&Notification {
             id: format!("msg_{key}"),
             created_at: now,
             event: Event::Digest { changes: items },
         })?;
-        Ok(1)
+        Ok(usize::from(recorded))
+    }
+
+    /// Records `report` for every sink that sends it, once per report and
+    /// period: the same week's report written again (each `run --once`
+    /// writes the latest week's) is not sent again. Returns the sinks it
+    /// was recorded for.
+    pub fn enqueue_report(
+        &self,
+        report: &crate::ReportMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, OutboxError> {
+        let mut recorded = Vec::new();
+        for sink in self.sinks.iter().filter(|s| s.takes_report(&report.report)) {
+            let key = finding_id("report", sink.name(), &[&report.report, &report.period]);
+            let n = Notification {
+                id: format!("msg_{key}"),
+                created_at: now,
+                event: Event::Report(Box::new(report.clone())),
+            };
+            if self.outbox(sink.as_ref()).put(&n)? {
+                recorded.push(sink.name().to_string());
+            }
+        }
+        if !recorded.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(recorded)
+    }
+
+    /// True if any sink sends the report named `report`.
+    pub fn sends_report(&self, report: &str) -> bool {
+        self.sinks.iter().any(|s| s.takes_report(report))
     }
 
     /// Returns once something has been recorded since the last call.
@@ -262,6 +296,13 @@ impl Delivery {
             if entry.next_attempt_at > Utc::now() {
                 continue;
             }
+            if outbox.was_sent(&entry.notification) {
+                // Sent, then a crash before the entry was removed.
+                if let Err(e) = outbox.done(&entry) {
+                    tracing::error!(sink = name, "{e}");
+                }
+                continue;
+            }
             if let Some(at) = last_send {
                 tokio::time::sleep_until(at + interval).await;
             }
@@ -326,6 +367,80 @@ impl Delivery {
                 outbox.bury(entry)
             }
         }
+    }
+
+    /// Runs [`Sink::refresh`] of every sink whose interval has passed since
+    /// its last refresh, with the open findings of the store's state that
+    /// its route takes (quiet ones too: the receiver was told of them, and
+    /// not re-posting would tell it they ended). A failure is logged and
+    /// counted, and waits for the next interval.
+    pub async fn refresh(&self) {
+        let now = tokio::time::Instant::now();
+        let due: Vec<&Arc<dyn Sink>> = {
+            let refreshed = self.refreshed.lock().expect("refresh lock");
+            self.sinks
+                .iter()
+                .filter(|s| {
+                    s.refresh_interval().is_some_and(|every| {
+                        refreshed.get(s.name()).is_none_or(|at| now >= *at + every)
+                    })
+                })
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let root = self.store_root.clone();
+        let book = tokio::task::spawn_blocking(move || {
+            vitals_core::lifecycle::FindingState::of_store(&root).load()
+        })
+        .await;
+        let book = match book {
+            Ok(Ok(book)) => book,
+            Ok(Err(e)) => return tracing::error!("refreshing sinks: {e}"),
+            Err(e) => return tracing::error!("refreshing sinks: {e}"),
+        };
+        for sink in due {
+            let open: Vec<_> = book
+                .findings
+                .values()
+                .filter(|t| t.is_open() && sink.route().takes(&t.finding))
+                .map(|t| t.finding.clone())
+                .collect();
+            self.refreshed
+                .lock()
+                .expect("refresh lock")
+                .insert(sink.name().to_string(), now);
+            match sink.refresh(&open).await {
+                Ok(()) => {
+                    tracing::debug!(sink = sink.name(), open = open.len(), "refreshed")
+                }
+                Err(e) => {
+                    self.count(sink.name(), |c| c.failed += 1);
+                    tracing::warn!(
+                        sink = sink.name(),
+                        "re-posting {} open finding(s) failed, will try again: {e}",
+                        open.len()
+                    );
+                }
+            }
+        }
+    }
+
+    /// The earliest time a refreshing sink is due, if there is one.
+    pub fn next_refresh(&self) -> Option<tokio::time::Instant> {
+        let refreshed = self.refreshed.lock().expect("refresh lock");
+        self.sinks
+            .iter()
+            .filter_map(|s| {
+                let every = s.refresh_interval()?;
+                Some(
+                    refreshed
+                        .get(s.name())
+                        .map_or_else(tokio::time::Instant::now, |at| *at + every),
+                )
+            })
+            .min()
     }
 
     /// Delivers until nothing is pending or `deadline` passes, waiting for

@@ -14,7 +14,9 @@
 //!
 //! One file per sink type, plus one line in [`registry`].
 
+mod alertmanager;
 pub mod delivery;
+mod email;
 pub mod outbox;
 mod pagerduty;
 pub mod registry;
@@ -48,8 +50,44 @@ pub enum Event {
     },
     /// Every change one run made that a digest sink takes, in one message.
     Digest { changes: Vec<DigestItem> },
+    /// A report a run wrote, for the sinks that send reports.
+    Report(Box<ReportMessage>),
     /// `vitals notify test`: proves the path works.
     Test,
+}
+
+impl Event {
+    /// Sent at most once ever under its key, even when recorded again
+    /// after it was sent (a report re-rendered for the same week).
+    pub fn once(&self) -> bool {
+        matches!(self, Event::Report(_))
+    }
+}
+
+/// A rendered report as the sinks that send reports take it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportMessage {
+    /// The report's config name (`weekly`).
+    pub report: String,
+    /// The period it covers, as its file names say it (`2024-W39`).
+    pub period: String,
+    /// A one-line title (the email's subject).
+    pub title: String,
+    /// The HTML rendering (charts as `data:` images).
+    pub html: String,
+    /// The plain-text (Markdown) rendering.
+    pub text: String,
+    /// Every finding the report read, without evidence.
+    pub findings: Vec<ReportFinding>,
+}
+
+/// A finding of a report, with its saving as the report's totals count it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportFinding {
+    pub finding: Finding,
+    /// The saving counted in the report's total: its own, or `None` where
+    /// a larger finding already counts its resource.
+    pub counted_savings: Option<f64>,
 }
 
 /// One change in a digest.
@@ -144,8 +182,53 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     fn digest(&self) -> bool {
         false
     }
+    /// False for a sink that is told of no finding changes (email sends
+    /// reports).
+    fn takes_findings(&self) -> bool {
+        true
+    }
+    /// True for a sink that sends the report named `report`.
+    fn takes_report(&self, _report: &str) -> bool {
+        false
+    }
     /// Sends one notification; the outbox keeps it until this succeeds.
     async fn send(&self, notification: &Notification) -> Result<(), SendError>;
+    /// For a receiver that forgets what it was told unless told again
+    /// (Alertmanager expires an alert at its `endsAt`): how often
+    /// [`Sink::refresh`] runs. `None` (the default): never.
+    fn refresh_interval(&self) -> Option<Duration> {
+        None
+    }
+    /// Tells the receiver again of every open finding the route takes.
+    /// Not a notification (nothing new is said, nothing is recorded): a
+    /// failure waits for the next interval.
+    async fn refresh(&self, _open: &[Finding]) -> Result<(), SendError> {
+        Ok(())
+    }
+}
+
+/// A finding's evidence in one line: its scalar fields, `key: value`, in
+/// key order (lists and tables left out), at most 500 characters.
+pub fn evidence_summary(f: &Finding) -> String {
+    let Some(fields) = f.evidence.as_object() else {
+        return String::new();
+    };
+    let mut parts: Vec<String> = fields
+        .iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some(format!("{k}: {s}")),
+            serde_json::Value::Number(n) => Some(format!("{k}: {n}")),
+            serde_json::Value::Bool(b) => Some(format!("{k}: {b}")),
+            _ => None,
+        })
+        .collect();
+    parts.sort();
+    let line = parts.join(", ");
+    if line.chars().count() <= 500 {
+        line
+    } else {
+        line.chars().take(499).chain(['…']).collect()
+    }
 }
 
 /// A failed HTTP exchange as a [`SendError`]: 429, 408 and 5xx are worth

@@ -60,12 +60,13 @@ impl Outbox {
         self.dir.join(format!("{}.json", n.id))
     }
 
-    /// Records `n` durably; a notification already pending (the same id)
-    /// is left as it is.
-    pub fn put(&self, n: &Notification) -> Result<(), OutboxError> {
+    /// Records `n` durably and says whether it did: a notification
+    /// already pending (the same id) is left as it is, and one sent only
+    /// once ([`crate::Event::once`]) that was sent is not recorded again.
+    pub fn put(&self, n: &Notification) -> Result<bool, OutboxError> {
         let path = self.file_of(n);
-        if path.exists() {
-            return Ok(());
+        if path.exists() || (n.event.once() && self.was_sent(n)) {
+            return Ok(false);
         }
         self.write(
             &path,
@@ -75,7 +76,18 @@ impl Outbox {
                 next_attempt_at: n.created_at,
                 last_error: None,
             },
-        )
+        )?;
+        Ok(true)
+    }
+
+    /// The mark left by a delivered once-only notification.
+    fn sent_mark(&self, n: &Notification) -> PathBuf {
+        self.dir.join("sent").join(&n.id)
+    }
+
+    /// True if `n`, a once-only notification, was delivered before.
+    pub fn was_sent(&self, n: &Notification) -> bool {
+        n.event.once() && self.sent_mark(n).exists()
     }
 
     /// Rewrites an entry after an attempt.
@@ -152,9 +164,24 @@ impl Outbox {
         Ok((out, bad))
     }
 
-    /// Removes a delivered entry.
+    /// Removes a delivered entry (leaving a mark in `sent/` for a
+    /// once-only one, written first: a crash in between finds the mark and
+    /// does not send it again).
     pub fn done(&self, entry: &Entry) -> Result<(), OutboxError> {
-        let path = self.file_of(&entry.notification);
+        let n = &entry.notification;
+        if n.event.once() {
+            let mark = self.sent_mark(n);
+            let err = |e: std::io::Error| OutboxError {
+                what: "marking a delivered notification sent",
+                path: mark.clone(),
+                message: e.to_string(),
+            };
+            fs::create_dir_all(self.dir.join("sent")).map_err(err)?;
+            fs::File::create(&mark)
+                .and_then(|f| f.sync_all())
+                .map_err(err)?;
+        }
+        let path = self.file_of(n);
         fs::remove_file(&path).map_err(|e| OutboxError {
             what: "removing a delivered outbox entry",
             path,

@@ -18,7 +18,6 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 use vitals_core::config::{ComponentConfig, ConfigErrors, Secret};
-use vitals_core::finding::Severity;
 
 use crate::{Event, FindingChange, Notification, Route, SendError, Sink};
 
@@ -85,14 +84,6 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Sink>, ConfigErrors> {
     }))
 }
 
-fn severity(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => "critical",
-        Severity::Warning => "warning",
-        Severity::Info => "info",
-    }
-}
-
 impl PagerDuty {
     /// The event body of a notification.
     fn event(&self, n: &Notification) -> serde_json::Value {
@@ -115,7 +106,8 @@ impl PagerDuty {
                         "source": finding.resource_id.clone()
                             .or_else(|| finding.service.clone())
                             .unwrap_or_else(|| "vitals".into()),
-                        "severity": severity(finding.severity),
+                        // PagerDuty's severities include ours by name.
+                        "severity": finding.severity.as_str(),
                         "timestamp": finding.first_seen,
                         "component": finding.service,
                         "group": finding.account_id,
@@ -134,7 +126,7 @@ impl PagerDuty {
                 }
                 event
             }
-            Event::Digest { .. } => serde_json::Value::Null,
+            Event::Digest { .. } | Event::Report(_) => serde_json::Value::Null,
             Event::Test => serde_json::json!({
                 "routing_key": key,
                 "event_action": "trigger",
@@ -165,10 +157,11 @@ impl Sink for PagerDuty {
     }
 
     async fn send(&self, n: &Notification) -> Result<(), SendError> {
-        if matches!(n.event, Event::Digest { .. }) {
-            // Never recorded for this sink (`digest()` is false).
+        if matches!(n.event, Event::Digest { .. } | Event::Report(_)) {
+            // Never recorded for this sink (`digest()` and `takes_report`
+            // are false).
             return Err(SendError::Permanent {
-                message: "PagerDuty takes one event per finding, not a digest".into(),
+                message: "PagerDuty takes one event per finding, not a digest or a report".into(),
             });
         }
         crate::exchange(self.client.post(&self.url).json(&self.event(n))).await
@@ -178,7 +171,7 @@ impl Sink for PagerDuty {
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use vitals_core::finding::{Finding, FindingStatus};
+    use vitals_core::finding::{Finding, FindingStatus, Severity};
 
     use super::*;
 

@@ -6,12 +6,14 @@ use vitals_core::config::{
 };
 
 use crate::Sink;
-use crate::{pagerduty, slack, webhook};
+use crate::{alertmanager, email, pagerduty, slack, webhook};
 
 const REGISTRY: &[(&str, Build<Box<dyn Sink>>)] = &[
     ("webhook", webhook::build),
     ("pagerduty", pagerduty::build),
     ("slack", slack::build),
+    ("alertmanager", alertmanager::build),
+    ("email", email::build),
 ];
 
 /// The known sink types, in registry order.

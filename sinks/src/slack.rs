@@ -165,6 +165,8 @@ impl Slack {
                 change: *change,
                 finding: (**finding).clone(),
             }]),
+            // Never recorded for this sink (`takes_report` is false).
+            Event::Report(r) => serde_json::json!({ "text": r.title }),
             Event::Test => serde_json::json!({
                 "text": "vitals test notification",
                 "blocks": [{

@@ -114,6 +114,13 @@ fn body(n: &Notification) -> serde_json::Value {
             "timestamp": n.created_at,
             "data": changes,
         }),
+        // Never recorded for this sink (`takes_report` is false): named,
+        // not sent whole.
+        Event::Report(r) => serde_json::json!({
+            "type": "report.written",
+            "timestamp": n.created_at,
+            "data": {"report": r.report, "period": r.period, "title": r.title},
+        }),
         Event::Test => serde_json::json!({
             "type": "vitals.test",
             "timestamp": n.created_at,

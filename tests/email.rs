@@ -1,0 +1,237 @@
+//! The `email` sink against aiosmtpd (the real server, PEERS.md) with
+//! STARTTLS and AUTH required, each message read back by Python's own MIME
+//! parser (tests/fixtures/parse_mail.py): the weekly report arrives once,
+//! in text and HTML with every chart an inline `cid:` part, and with a CSV
+//! of its findings whose counted savings sum to the JSON report's total.
+//! A wrong password, a server that does not offer STARTTLS and a refused
+//! recipient are clear errors, and the report is sent once they are fixed.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::harness::{Workspace, copy_sample_dir, repo};
+use crate::peers::{SmtpFaults, SmtpServer};
+
+const USER: &str = "vitals";
+const PASSWORD: &str = "c0rrect-h0rse";
+
+fn with_mail(ws: &Workspace, smtp: &SmtpServer, password: &str, to: &[&str]) -> String {
+    let to: Vec<String> = to.iter().map(|a| format!("\"{a}\"")).collect();
+    let config = std::fs::read_to_string(repo().join("config.toml")).unwrap()
+        + &format!(
+            "\n[sinks.mail]\ntype = \"email\"\nserver = \"127.0.0.1:{}\"\nusername = \"{USER}\"\n\
+             password = \"{password}\"\nca_file = \"{}\"\nfrom = \"vitals <vitals@example.com>\"\n\
+             to = [{}]\nmax_attempts = 2\n",
+            smtp.port,
+            smtp.ca_file().display(),
+            to.join(", ")
+        );
+    ws.write("config.toml", &config);
+    config
+}
+
+#[test]
+fn the_weekly_report_arrives_once_over_starttls_with_inline_charts_and_a_csv() {
+    let ws = Workspace::new();
+    copy_sample_dir(&ws);
+    let smtp = SmtpServer::start(USER, PASSWORD, SmtpFaults::default());
+    with_mail(
+        &ws,
+        &smtp,
+        PASSWORD,
+        &["sre@example.com", "finops@example.com"],
+    );
+    let run = ws.run(&["run", "--once"]);
+    run.success();
+    assert!(
+        run.stdout.contains("sink `mail`: 1 sent, 0 pending"),
+        "{run:#?}"
+    );
+    assert!(!run.stderr.contains(PASSWORD), "the password is a secret");
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+    let m = SmtpServer::parse(&messages[0]);
+
+    assert_eq!(m["rcpt_to"], "sre@example.com, finops@example.com");
+    let subject = m["subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with("vitals: ") && subject.contains("2024-W39"),
+        "{subject}"
+    );
+    let structure: Vec<&str> = m["structure"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &structure[..5],
+        [
+            "multipart/mixed",
+            "multipart/related",
+            "multipart/alternative",
+            "text/plain",
+            "text/html"
+        ]
+    );
+    assert_eq!(structure.last(), Some(&"text/csv"));
+    // The text part is the Markdown report, the HTML part the HTML one
+    // with no data: image left.
+    let md = std::fs::read_to_string(ws.path("reports-out/weekly-2024-W39.md")).unwrap();
+    assert_eq!(m["text"].as_str().unwrap().replace("\r\n", "\n"), md);
+    let html = m["html"].as_str().unwrap();
+    assert!(
+        !html.contains("data:image"),
+        "mail clients block data: images"
+    );
+    // Every cid: the HTML references is an attached PNG, and every chart
+    // of the HTML file is one.
+    let cids: Vec<&str> = m["html_cids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let file = std::fs::read_to_string(ws.path("reports-out/weekly-2024-W39.html")).unwrap();
+    assert!(!cids.is_empty());
+    assert_eq!(cids.len(), file.matches("data:image/png;base64,").count());
+    for cid in &cids {
+        assert_eq!(m["images"][cid], true, "cid:{cid} resolves to a PNG part");
+    }
+    assert_eq!(m["images"].as_object().unwrap().len(), cids.len());
+
+    // The CSV's counted savings sum, per currency, to the JSON report's
+    // savings total.
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.path("reports-out/weekly-2024-W39.json")).unwrap(),
+    )
+    .unwrap();
+    let mut want: BTreeMap<String, f64> = BTreeMap::new();
+    for line in json["savings"]["totals"].as_array().unwrap() {
+        *want
+            .entry(line["currency"].as_str().unwrap().to_string())
+            .or_default() += line["monthly"].as_f64().unwrap();
+    }
+    assert!(want.values().all(|&v| v > 0.0), "{want:?}");
+    assert_eq!(m["csv_name"], "weekly-2024-W39-findings.csv");
+    let rows = m["csv_rows"].as_array().unwrap();
+    let mut got: BTreeMap<String, f64> = BTreeMap::new();
+    for r in rows {
+        let counted = r["counted_monthly_savings"].as_str().unwrap();
+        if !counted.is_empty() {
+            *got.entry(r["currency"].as_str().unwrap().to_string())
+                .or_default() += counted.parse::<f64>().unwrap();
+        }
+    }
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (currency, total) in &want {
+        assert!(
+            (got[currency] - total).abs() < 0.005,
+            "{currency}: {got:?} vs {want:?}"
+        );
+    }
+    let counted = json["savings"]["counted"].as_array().unwrap().len();
+    let nonempty = rows
+        .iter()
+        .filter(|r| r["counted_monthly_savings"] != "")
+        .count();
+    assert_eq!(nonempty, counted);
+    // Every savings finding of the JSON report is a row.
+    let ids: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["finding_id"].as_str().unwrap())
+        .collect();
+    for f in json["savings"]["findings"].as_array().unwrap() {
+        assert!(ids.contains(f["finding_id"].as_str().unwrap()), "{f}");
+    }
+
+    // The next run writes the same week's report again: not sent again.
+    let run = ws.run(&["run", "--once"]);
+    run.success();
+    assert_eq!(smtp.messages().len(), 1, "one report per week");
+
+    // A test message on demand.
+    ws.run(&["notify", "test", "mail"]).success();
+    let test = SmtpServer::parse(smtp.messages().last().unwrap());
+    assert_eq!(test["subject"], "vitals test message");
+}
+
+/// Runs `run --once` and returns its stderr, checking the report waits.
+fn fails_and_keeps_the_report(ws: &Workspace, what: &str) -> String {
+    let run = ws.run(&["run", "--once"]);
+    run.code(1);
+    assert!(
+        run.stdout
+            .contains("sink `mail`: 0 sent, 0 pending, 1 given up"),
+        "{what}: {run:#?}"
+    );
+    assert!(
+        !run.stderr.contains(PASSWORD),
+        "{what}: the password is a secret"
+    );
+    run.stderr
+}
+
+#[test]
+fn smtp_refusals_are_clear_and_the_report_goes_once_they_are_fixed() {
+    let ws = Workspace::new();
+    copy_sample_dir(&ws);
+    let smtp = SmtpServer::start(
+        USER,
+        PASSWORD,
+        SmtpFaults {
+            reject: Some("gone@example.com"),
+            ..Default::default()
+        },
+    );
+
+    // A wrong password.
+    with_mail(&ws, &smtp, "wr0ng", &["sre@example.com"]);
+    let err = fails_and_keeps_the_report(&ws, "wrong password");
+    assert!(
+        err.contains("535") && err.contains("check `username` and `password`"),
+        "{err}"
+    );
+    assert!(!err.contains("wr0ng"));
+
+    // A refused recipient.
+    with_mail(
+        &ws,
+        &smtp,
+        PASSWORD,
+        &["sre@example.com", "gone@example.com"],
+    );
+    let err = fails_and_keeps_the_report(&ws, "refused recipient");
+    assert!(err.contains("550") && err.contains("check `to`"), "{err}");
+    assert!(smtp.messages().is_empty());
+
+    // Fixed: the next run sends the report it could not send before.
+    with_mail(&ws, &smtp, PASSWORD, &["sre@example.com"]);
+    let run = ws.run(&["run", "--once"]);
+    run.success();
+    assert!(
+        run.stdout.contains("sink `mail`: 1 sent, 0 pending"),
+        "{run:#?}"
+    );
+    assert_eq!(smtp.messages().len(), 1);
+
+    // A server that does not offer STARTTLS: nothing goes in the clear.
+    let ws = Workspace::new();
+    copy_sample_dir(&ws);
+    let plain = SmtpServer::start(
+        USER,
+        PASSWORD,
+        SmtpFaults {
+            no_starttls: true,
+            ..Default::default()
+        },
+    );
+    with_mail(&ws, &plain, PASSWORD, &["sre@example.com"]);
+    let err = fails_and_keeps_the_report(&ws, "no STARTTLS");
+    assert!(err.to_lowercase().contains("starttls"), "{err}");
+    assert!(plain.messages().is_empty());
+}
