@@ -237,17 +237,25 @@ async fn collect_cycle(
     };
     let outcomes = pipeline::collect(app, metrics, window, None).await;
     let mut ok = outcomes.iter().all(|o| o.result.is_ok());
-    ok &= refresh_cost_metrics(app, metrics).await;
-    ok &= refresh_latency_metrics(app, metrics).await;
-    let (savings_ok, savings) = refresh_savings_metrics(app, metrics).await;
+    // Every analyzer's findings of the cycle, reconciled at once: one
+    // state change and one digest per cycle.
+    let mut ran = Vec::new();
+    ok &= refresh_cost_metrics(app, metrics, &mut ran).await;
+    ok &= refresh_latency_metrics(app, metrics, &mut ran).await;
+    let (savings_ok, savings) = refresh_savings_metrics(app, metrics, &mut ran).await;
+    ok &= record_findings(app, ran).await;
     (ok && savings_ok, savings)
 }
+
+/// What analyzers found in one cycle, by analyzer, for [`record_findings`].
+type Ran = Vec<(String, Vec<vitals_core::finding::Finding>)>;
 
 /// Sets the savings gauges from the savings analyzers, judged up to the
 /// latest day with an inventory snapshot; returns their findings.
 async fn refresh_savings_metrics(
     app: &Arc<App>,
     metrics: &Metrics,
+    ran: &mut Ran,
 ) -> (bool, Vec<vitals_core::finding::Finding>) {
     let kinds = pipeline::kinds_about(app, Dataset::Inventory);
     if kinds.is_empty() {
@@ -273,13 +281,13 @@ async fn refresh_savings_metrics(
     };
     metrics.set_savings(&kinds, &analysis.findings);
     metrics.set_findings(&kinds, &analysis.findings);
-    let recorded = record_findings(app, &analysis).await;
-    (analysis.failures.is_empty() && recorded, analysis.findings)
+    ran.extend(analysis.ran_findings());
+    (analysis.failures.is_empty(), analysis.findings)
 }
 
 /// Sets the latency gauges from the 7 days up to the latest day with
 /// latency data.
-async fn refresh_latency_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
+async fn refresh_latency_metrics(app: &Arc<App>, metrics: &Metrics, ran: &mut Ran) -> bool {
     let latest = match pipeline::latest_day(app, Dataset::Latency).await {
         Ok(Some(day)) => day,
         Ok(None) => return true,
@@ -313,12 +321,12 @@ async fn refresh_latency_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
     if let Some(slo) = slo {
         metrics.set_slo(slo, latest);
     }
-    let recorded = record_findings(app, &analysis).await;
-    analysis.failures.is_empty() && recorded
+    ran.extend(analysis.ran_findings());
+    analysis.failures.is_empty()
 }
 
 /// Sets the cost gauges from the latest complete week and the latest day.
-async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
+async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics, ran: &mut Ran) -> bool {
     let latest = match pipeline::latest_cost_day(app).await {
         Ok(Some(day)) => day,
         Ok(None) => return true,
@@ -348,14 +356,14 @@ async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics) -> bool {
         &pipeline::kinds_about(app, Dataset::Cost),
         &week_analysis.findings,
     );
-    let recorded = record_findings(app, &week_analysis).await;
-    week_analysis.failures.is_empty() && day_analysis.failures.is_empty() && recorded
+    ran.extend(week_analysis.ran_findings());
+    week_analysis.failures.is_empty() && day_analysis.failures.is_empty()
 }
 
-/// Reconciles a refresh's findings with the stored ones; false (logged) if
+/// Reconciles a cycle's findings with the stored ones; false (logged) if
 /// the state could not be read or written.
-async fn record_findings(app: &Arc<App>, analysis: &pipeline::Analysis) -> bool {
-    match pipeline::reconcile(app, analysis).await {
+async fn record_findings(app: &Arc<App>, ran: Ran) -> bool {
+    match pipeline::reconcile(app, ran).await {
         Ok(_) => true,
         Err(e) => {
             tracing::error!("recording findings: {e:#}");

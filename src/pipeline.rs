@@ -145,6 +145,15 @@ impl Analysis {
             .map(|(name, range)| (name.as_str(), &self.findings[range.clone()]))
             .collect()
     }
+
+    /// Each analyzer that succeeded with its findings, owned, for
+    /// [`reconcile`].
+    pub fn ran_findings(&self) -> Vec<(String, Vec<Finding>)> {
+        self.by_analyzer()
+            .into_iter()
+            .map(|(name, findings)| (name.to_string(), findings.to_vec()))
+            .collect()
+    }
 }
 
 /// Runs every analyzer over `period` on the blocking pool, or only those
@@ -191,16 +200,14 @@ pub async fn analyze(
 /// `vitals_core::lifecycle`) and returns the transitions. Only the daemon's
 /// refreshes call this, once per analyzer per cycle: `vitals analyze` over
 /// some past period must not open or resolve anything.
-pub async fn reconcile(app: &Arc<App>, analysis: &Analysis) -> anyhow::Result<Vec<Change>> {
-    if analysis.ran.is_empty() {
+pub async fn reconcile(
+    app: &Arc<App>,
+    ran: Vec<(String, Vec<Finding>)>,
+) -> anyhow::Result<Vec<Change>> {
+    if ran.is_empty() {
         return Ok(Vec::new());
     }
     let app = Arc::clone(app);
-    let ran: Vec<(String, Vec<Finding>)> = analysis
-        .by_analyzer()
-        .into_iter()
-        .map(|(name, findings)| (name.to_string(), findings.to_vec()))
-        .collect();
     tokio::task::spawn_blocking(move || {
         let state = vitals_core::lifecycle::FindingState::of_store(app.store.root());
         let ran: Vec<(&str, &[Finding])> = ran

@@ -1024,11 +1024,24 @@ pub struct WebhookReceiver {
 impl WebhookReceiver {
     /// Serves on `port`, refusing the first `refuse_first` requests (429).
     pub fn start(port: u16, secret: &str, log: &Path, refuse_first: u32) -> WebhookReceiver {
+        Self::stalling(port, secret, log, refuse_first, 0)
+    }
+
+    /// As [`WebhookReceiver::start`], then holding the answer to the next
+    /// `stall_first` requests for 30 s (each recorded as `stalled`).
+    pub fn stalling(
+        port: u16,
+        secret: &str,
+        log: &Path,
+        refuse_first: u32,
+        stall_first: u32,
+    ) -> WebhookReceiver {
         let args = [
             port.to_string(),
             secret.to_string(),
             log.display().to_string(),
             refuse_first.to_string(),
+            stall_first.to_string(),
         ];
         Self::script("webhook_receiver.py", &args, port, log)
     }

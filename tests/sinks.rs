@@ -407,3 +407,143 @@ fn alertmanager_fires_and_resolves_each_finding_once() {
     }
     assert_eq!(alert_notifications(&receiver.requests()), want);
 }
+
+/// Waits up to 60 s for `done`, failing with `what`.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn sigkill(mut daemon: std::process::Child) {
+    daemon.kill().unwrap(); // SIGKILL: no shutdown code runs
+    daemon.wait().unwrap();
+}
+
+/// The daemon killed with SIGKILL after recording and before sending (the
+/// receiver down), and again after sending and before hearing the answer
+/// (the receiver holding its response), then restarted: every finding is
+/// delivered, and the one that went twice carries the same idempotency key
+/// both times.
+#[test]
+fn sigkill_between_recording_sending_and_marking_loses_nothing() {
+    let ws = Workspace::new();
+    copy_sample_dir(&ws);
+    let hook = free_port();
+    let listen = free_port();
+    let config = std::fs::read_to_string(repo().join("config.toml"))
+        .unwrap()
+        .replace(
+            "listen = \"127.0.0.1:9464\"",
+            &format!("listen = \"127.0.0.1:{listen}\""),
+        )
+        + &format!(
+            "\n[sinks.hooks]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{hook}/hook\"\n\
+             secret = \"{SECRET}\"\nkinds = [\"idle_resource\"]\n"
+        );
+    ws.write("config.toml", &config);
+
+    // Recorded, then killed before anything could be sent (no receiver).
+    let daemon = crate::daemon::start_daemon(&ws, listen);
+    eventually("the outbox holds the run's findings", || {
+        outbox_files(&ws) >= 5
+    });
+    sigkill(daemon);
+    let pending = outbox_files(&ws);
+    let open = listed(&ws, &["--kind", "idle_resource"]);
+    assert_eq!(pending, open.len());
+
+    // Up, but holding its answer to the first request: killed after
+    // sending it and before marking it sent.
+    let log = ws.path("received.jsonl");
+    let receiver = WebhookReceiver::stalling(hook, SECRET, &log, 0, 1);
+    let daemon = crate::daemon::start_daemon(&ws, listen);
+    eventually("the receiver got the first notification", || {
+        !receiver.requests().is_empty()
+    });
+    sigkill(daemon);
+    let first = receiver.requests()[0].clone();
+    assert_eq!(first["stalled"], true);
+    assert_eq!(outbox_files(&ws), pending, "nothing was marked sent");
+
+    // Restarted: everything goes, the stalled one again under its key.
+    let daemon = crate::daemon::start_daemon(&ws, listen);
+    eventually("every notification delivered", || outbox_files(&ws) == 0);
+    crate::daemon::stop(daemon);
+    let all = receiver.requests();
+    assert!(all.iter().all(|q| q["verified"] == true), "{all:?}");
+    let delivered: Vec<&Value> = all.iter().filter(|q| q["stalled"] == false).collect();
+    let ids: BTreeSet<&str> = delivered
+        .iter()
+        .map(|q| q["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), delivered.len(), "each answered once");
+    assert!(
+        ids.contains(first["id"].as_str().unwrap()),
+        "the duplicate has the same key"
+    );
+    let told: BTreeSet<String> = delivered
+        .iter()
+        .map(|q| {
+            q["body"]["data"]["finding_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(told, open);
+    assert_eq!(
+        all.len(),
+        open.len() + 1,
+        "one duplicate, the unanswered one"
+    );
+}
+
+/// 200 findings in one run reach a digest sink as one message.
+#[test]
+fn two_hundred_findings_make_one_digest() {
+    let ws = Workspace::new();
+    copy_sample_dir(&ws);
+    // 200 more request-log services on the sample's last day, every
+    // request 900 ms or slower: each misses its P95 and Apdex objectives.
+    let mut csv = String::from("timestamp,service,endpoint,duration_ms,status\n");
+    let day = 1_727_568_000; // 2024-09-29T00:00:00Z
+    for s in 0..200 {
+        for i in 0..120 {
+            csv.push_str(&format!(
+                "{},svc{s:03},/,{},200\n",
+                day + i * 600 + s,
+                900 + i
+            ));
+        }
+    }
+    ws.write("many/requests.csv", &csv);
+    let port = free_port();
+    let config = std::fs::read_to_string(repo().join("config.toml")).unwrap();
+    ws.write(
+        "config.toml",
+        &(config
+            + &format!(
+                "\n[collectors.many]\ntype = \"request_log\"\npath = \"many/requests.csv\"\n\
+                 [sinks.team]\ntype = \"slack\"\nwebhook_url = \"http://127.0.0.1:{port}/hook\"\n"
+            )),
+    );
+    let slack = WebhookReceiver::start(port, "unused", &ws.path("slack.jsonl"), 0);
+    ws.run(&["run", "--once"]).success();
+    let open = listed(&ws, &["--status", "open"]);
+    assert!(open.len() >= 200, "{}", open.len());
+    let posts = slack.requests();
+    assert_eq!(posts.len(), 1, "one digest, not {} messages", open.len());
+    let header = posts[0]["body"]["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        header,
+        format!("vitals: {0} finding(s) {0} new", open.len())
+    );
+}
