@@ -72,7 +72,12 @@ pub enum Command {
         week: Option<Week>,
     },
     /// Check the config without touching any source or sink.
-    Check,
+    Check {
+        /// Also reach each sink (connect, TLS, authenticate where it
+        /// can) without sending anything.
+        #[arg(long)]
+        connect: bool,
+    },
     /// Send one test notification through a sink (and its outbox).
     Notify {
         #[command(subcommand)]

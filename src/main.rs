@@ -132,15 +132,40 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         app.delivery.sinks().iter().map(|s| s.name()),
     );
     match cli.command {
-        Command::Check => {
+        Command::Check { connect } => {
             println!(
-                "config `{}` is valid: {} collector(s), {} analyzer(s), {} report(s); store at `{}`",
+                "config `{}` is valid: {} collector(s), {} analyzer(s), {} report(s), {} sink(s); store at `{}`",
                 cli.config.display(),
                 app.collectors.len(),
                 app.analyzers.len(),
                 app.reports.len(),
+                app.delivery.sinks().len(),
                 app.store.root().display()
             );
+            if !connect {
+                return Ok(());
+            }
+            let mut failed = 0;
+            for sink in app.delivery.sinks() {
+                match sink.connect().await {
+                    Ok(how) => println!(
+                        "sink `{}` ({}): reachable: {how}",
+                        sink.name(),
+                        sink.type_name()
+                    ),
+                    Err(e) => {
+                        failed += 1;
+                        println!(
+                            "sink `{}` ({}): NOT reachable: {e}",
+                            sink.name(),
+                            sink.type_name()
+                        );
+                    }
+                }
+            }
+            if failed > 0 {
+                return Err(anyhow::anyhow!("{failed} sink(s) not reachable").into());
+            }
             Ok(())
         }
         Command::Run { once: false } => Ok(daemon::run(app, metrics).await?),

@@ -72,6 +72,16 @@ fn every_dashboard_query_is_valid_promql() {
 
 /// The sample fleet's inventory, utilization and prices (`fleet/`) and the
 /// three savings analyzers.
+/// A sink whose receiver is never there: the delivery panels show its
+/// outbox filling and its attempts failing.
+const SINK_CONFIG: &str = r#"
+[sinks.hooks]
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+kinds = ["idle_resource"]
+"#;
+
 const SAVINGS_CONFIG: &str = r#"
 [collectors.inventory]
 type = "table_file"
@@ -122,7 +132,8 @@ fn every_dashboard_query_answers_from_a_prometheus_that_scraped_the_daemon() {
 [server]
 listen = "127.0.0.1:{port}"
 {LATENCY_CONFIG}
-{SAVINGS_CONFIG}"#
+{SAVINGS_CONFIG}
+{SINK_CONFIG}"#
         ),
     );
     let daemon = start_daemon(&ws, port);

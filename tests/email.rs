@@ -189,8 +189,14 @@ fn smtp_refusals_are_clear_and_the_report_goes_once_they_are_fixed() {
         },
     );
 
-    // A wrong password.
+    // A wrong password: `check --connect` says so without sending.
     with_mail(&ws, &smtp, "wr0ng", &["sre@example.com"]);
+    let check = ws.run(&["check", "--connect"]);
+    check.code(1);
+    assert!(
+        check.stdout.contains("sink `mail` (email): NOT reachable") && check.stdout.contains("535"),
+        "{check:#?}"
+    );
     let err = fails_and_keeps_the_report(&ws, "wrong password");
     assert!(
         err.contains("535") && err.contains("check `username` and `password`"),
@@ -211,6 +217,13 @@ fn smtp_refusals_are_clear_and_the_report_goes_once_they_are_fixed() {
 
     // Fixed: the next run sends the report it could not send before.
     with_mail(&ws, &smtp, PASSWORD, &["sre@example.com"]);
+    let check = ws.run(&["check", "--connect"]);
+    check.success();
+    assert!(
+        check.stdout.contains("sink `mail` (email): reachable"),
+        "{check:#?}"
+    );
+    assert!(smtp.messages().is_empty(), "checking sends nothing");
     let run = ws.run(&["run", "--once"]);
     run.success();
     assert!(

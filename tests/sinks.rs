@@ -57,8 +57,17 @@ fn findings_reach_a_webhook_once_each_through_an_outage_and_429s() {
         .collect();
     assert!(idle.len() >= 5, "{idle:?}");
 
-    // The receiver is down: the run says so, exits 1, and keeps every
-    // notification in the outbox.
+    // The receiver is down: `check --connect` says so.
+    let check = ws.run(&["check", "--connect"]);
+    check.code(1);
+    assert!(
+        check
+            .stdout
+            .contains("sink `hooks` (webhook): NOT reachable"),
+        "{check:#?}"
+    );
+    // The run says so too, exits 1, and keeps every notification in the
+    // outbox.
     let run = ws.run(&["run", "--once"]);
     run.code(1);
     assert!(
@@ -165,7 +174,8 @@ fn findings_reach_a_webhook_once_each_through_an_outage_and_429s() {
 /// PagerDuty (Events API v2, replayed in its documented shape by
 /// tests/fixtures/pagerduty_events.py, which also checks each event's
 /// required fields): one `trigger` per opened finding with the finding id
-/// as `dedup_key`, through a 429; then `resolve` with the same keys.
+/// as `dedup_key`, through a 429 (retried no sooner than its
+/// `Retry-After`) and a 503; then `resolve` with the same keys.
 #[test]
 fn pagerduty_triggers_and_resolves_by_finding_id() {
     let ws = Workspace::new();
@@ -177,7 +187,9 @@ fn pagerduty_triggers_and_resolves_by_finding_id() {
              routing_key = \"R0UT1NGKEY\"\nkinds = [\"idle_resource\"]\n"
         );
     ws.write("config.toml", &config);
-    let pd = WebhookReceiver::pagerduty(port, &ws.path("events.jsonl"), 1);
+    // The first event is answered 429 with `Retry-After: 2`, the second
+    // 503.
+    let pd = WebhookReceiver::pagerduty(port, &ws.path("events.jsonl"), 2);
     let run = ws.run(&["run", "--once"]);
     run.success();
     assert!(!run.stderr.contains("R0UT1NGKEY"), "the key is a secret");
@@ -199,7 +211,25 @@ fn pagerduty_triggers_and_resolves_by_finding_id() {
         "{events:?}"
     );
     let accepted: Vec<&Value> = events.iter().filter(|e| e["refused"] == false).collect();
-    assert_eq!(events.len(), accepted.len() + 1, "one 429, retried");
+    assert_eq!(events.len(), accepted.len() + 2, "a 429 and a 503, retried");
+    // Each refused event came again, the throttled one no sooner than its
+    // `Retry-After`.
+    for refused in events.iter().filter(|e| e["refused"] == true) {
+        let key = &refused["event"]["dedup_key"];
+        let again = accepted
+            .iter()
+            .find(|e| &e["event"]["dedup_key"] == key)
+            .unwrap_or_else(|| panic!("{key} was not retried"));
+        let waited = again["at"].as_f64().unwrap() - refused["at"].as_f64().unwrap();
+        if refused["status"] == 429 {
+            assert!(
+                waited >= 2.0,
+                "retried {waited:.3} s after a Retry-After of 2 s"
+            );
+        } else {
+            assert_eq!(refused["status"], 503);
+        }
+    }
     let triggered: BTreeSet<&str> = accepted
         .iter()
         .map(|e| {
@@ -368,6 +398,13 @@ fn alertmanager_fires_and_resolves_each_finding_once() {
             am.url()
         );
     ws.write("config.toml", &config);
+    let check = ws.run(&["check", "--connect"]);
+    check.success();
+    assert!(
+        check.stdout.contains("1 sink(s)")
+            && check.stdout.contains("sink `am` (alertmanager): reachable"),
+        "{check:#?}"
+    );
     ws.run(&["run", "--once"]).success();
     let open = listed(&ws, &["--kind", "idle_resource"]);
     assert!(open.len() >= 5, "{open:?}");

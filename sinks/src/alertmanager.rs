@@ -166,6 +166,17 @@ impl Sink for Alertmanager {
         &self.route
     }
 
+    async fn connect(&self) -> Result<String, SendError> {
+        // Alertmanager's own readiness endpoint, beside the API.
+        let ready = self.alerts_url.replace("/api/v2/alerts", "/-/ready");
+        let mut request = self.client.get(&ready);
+        if let Some(token) = &self.bearer_token {
+            request = request.bearer_auth(token.expose());
+        }
+        crate::exchange(request).await?;
+        Ok("ready (GET /-/ready)".into())
+    }
+
     fn refresh_interval(&self) -> Option<Duration> {
         Some(self.resend)
     }

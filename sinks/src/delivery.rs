@@ -497,6 +497,9 @@ mod tests {
         fn route(&self) -> &Route {
             &self.route
         }
+        async fn connect(&self) -> Result<String, SendError> {
+            Ok(String::new())
+        }
         async fn send(&self, n: &Notification) -> Result<(), SendError> {
             let call = self.calls.fetch_add(1, Ordering::SeqCst);
             if self.permanent {

@@ -385,6 +385,18 @@ impl Sink for Email {
         self.reports.is_empty() || self.reports.iter().any(|r| r == report)
     }
 
+    async fn connect(&self) -> Result<String, SendError> {
+        // Connects, negotiates TLS, authenticates and says NOOP.
+        match self.transport.test_connection().await {
+            Ok(true) => Ok("connected, TLS and AUTH as configured, NOOP answered".into()),
+            Ok(false) => Err(SendError::Retry {
+                message: format!("SMTP {}: the server did not answer NOOP", self.server),
+                after: None,
+            }),
+            Err(e) => Err(smtp_error(&self.server, &e)),
+        }
+    }
+
     async fn send(&self, n: &Notification) -> Result<(), SendError> {
         let message = self
             .message(n)

@@ -199,6 +199,9 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     fn refresh_interval(&self) -> Option<Duration> {
         None
     }
+    /// Reaches the receiver without sending anything (`vitals check
+    /// --connect`) and says how far it got.
+    async fn connect(&self) -> Result<String, SendError>;
     /// Tells the receiver again of every open finding the route takes.
     /// Not a notification (nothing new is said, nothing is recorded): a
     /// failure waits for the next interval.
@@ -271,6 +274,20 @@ pub(crate) fn retry_after(
         .ok()?
         .with_timezone(&Utc);
     (at - now).to_std().ok().or(Some(Duration::ZERO))
+}
+
+/// Reaches an HTTP receiver without posting: any answer to a HEAD request
+/// (405 included) proves DNS, TCP and TLS; a transport failure does not.
+pub(crate) async fn reach(client: &reqwest::Client, url: &str) -> Result<String, SendError> {
+    let response = client
+        .head(url)
+        .send()
+        .await
+        .map_err(|e| transport_error(&e.without_url()))?;
+    Ok(format!(
+        "HTTP {} to a HEAD request (nothing sent)",
+        response.status()
+    ))
 }
 
 /// Sends `request` (the URL left out of any error: it may be a secret)

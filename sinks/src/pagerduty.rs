@@ -156,6 +156,10 @@ impl Sink for PagerDuty {
         &self.route
     }
 
+    async fn connect(&self) -> Result<String, SendError> {
+        crate::reach(&self.client, &self.url).await
+    }
+
     async fn send(&self, n: &Notification) -> Result<(), SendError> {
         if matches!(n.event, Event::Digest { .. } | Event::Report(_)) {
             // Never recorded for this sink (`digest()` and `takes_report`

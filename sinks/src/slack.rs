@@ -196,6 +196,10 @@ impl Sink for Slack {
         true
     }
 
+    async fn connect(&self) -> Result<String, SendError> {
+        crate::reach(&self.client, self.webhook_url.expose()).await
+    }
+
     async fn send(&self, n: &Notification) -> Result<(), SendError> {
         crate::exchange(
             self.client

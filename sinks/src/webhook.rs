@@ -143,6 +143,10 @@ impl Sink for Webhook {
         &self.route
     }
 
+    async fn connect(&self) -> Result<String, SendError> {
+        crate::reach(&self.client, self.url.expose()).await
+    }
+
     async fn send(&self, n: &Notification) -> Result<(), SendError> {
         let body = serde_json::to_vec(&body(n)).expect("notifications serialize");
         let timestamp = chrono::Utc::now().timestamp();
