@@ -247,15 +247,12 @@ async fn collect_cycle(
     (ok && savings_ok, savings)
 }
 
-/// What analyzers found in one cycle, by analyzer, for [`record_findings`].
-type Ran = Vec<(String, Vec<vitals_core::finding::Finding>)>;
-
 /// Sets the savings gauges from the savings analyzers, judged up to the
 /// latest day with an inventory snapshot; returns their findings.
 async fn refresh_savings_metrics(
     app: &Arc<App>,
     metrics: &Metrics,
-    ran: &mut Ran,
+    ran: &mut pipeline::Ran,
 ) -> (bool, Vec<vitals_core::finding::Finding>) {
     let kinds = pipeline::kinds_about(app, Dataset::Inventory);
     if kinds.is_empty() {
@@ -287,7 +284,11 @@ async fn refresh_savings_metrics(
 
 /// Sets the latency gauges from the 7 days up to the latest day with
 /// latency data.
-async fn refresh_latency_metrics(app: &Arc<App>, metrics: &Metrics, ran: &mut Ran) -> bool {
+async fn refresh_latency_metrics(
+    app: &Arc<App>,
+    metrics: &Metrics,
+    ran: &mut pipeline::Ran,
+) -> bool {
     let latest = match pipeline::latest_day(app, Dataset::Latency).await {
         Ok(Some(day)) => day,
         Ok(None) => return true,
@@ -326,7 +327,7 @@ async fn refresh_latency_metrics(app: &Arc<App>, metrics: &Metrics, ran: &mut Ra
 }
 
 /// Sets the cost gauges from the latest complete week and the latest day.
-async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics, ran: &mut Ran) -> bool {
+async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics, ran: &mut pipeline::Ran) -> bool {
     let latest = match pipeline::latest_cost_day(app).await {
         Ok(Some(day)) => day,
         Ok(None) => return true,
@@ -362,7 +363,7 @@ async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics, ran: &mut Ran) 
 
 /// Reconciles a cycle's findings with the stored ones; false (logged) if
 /// the state could not be read or written.
-async fn record_findings(app: &Arc<App>, ran: Ran) -> bool {
+async fn record_findings(app: &Arc<App>, ran: pipeline::Ran) -> bool {
     match pipeline::reconcile(app, ran).await {
         Ok(_) => true,
         Err(e) => {

@@ -138,20 +138,12 @@ pub struct Analysis {
 }
 
 impl Analysis {
-    /// Each analyzer that succeeded, with its findings.
-    pub fn by_analyzer(&self) -> Vec<(&str, &[Finding])> {
-        self.ran
-            .iter()
-            .map(|(name, range)| (name.as_str(), &self.findings[range.clone()]))
-            .collect()
-    }
-
     /// Each analyzer that succeeded with its findings, owned, for
     /// [`reconcile`].
-    pub fn ran_findings(&self) -> Vec<(String, Vec<Finding>)> {
-        self.by_analyzer()
-            .into_iter()
-            .map(|(name, findings)| (name.to_string(), findings.to_vec()))
+    pub fn ran_findings(&self) -> Ran {
+        self.ran
+            .iter()
+            .map(|(name, range)| (name.clone(), self.findings[range.clone()].to_vec()))
             .collect()
     }
 }
@@ -200,10 +192,7 @@ pub async fn analyze(
 /// `vitals_core::lifecycle`) and returns the transitions. Only the daemon's
 /// refreshes call this, once per analyzer per cycle: `vitals analyze` over
 /// some past period must not open or resolve anything.
-pub async fn reconcile(
-    app: &Arc<App>,
-    ran: Vec<(String, Vec<Finding>)>,
-) -> anyhow::Result<Vec<Change>> {
+pub async fn reconcile(app: &Arc<App>, ran: Ran) -> anyhow::Result<Vec<Change>> {
     if ran.is_empty() {
         return Ok(Vec::new());
     }
@@ -240,6 +229,10 @@ pub async fn reconcile(
     .await
     .context("findings task")?
 }
+
+/// What analyzers found, by analyzer (each that succeeded), as
+/// [`reconcile`] takes it.
+pub type Ran = Vec<(String, Vec<Finding>)>;
 
 /// A finding's transition and its state after it.
 pub type Change = (
@@ -398,16 +391,13 @@ fn report_message(
         .find_map(|l| l.strip_prefix("# "))
         .map(|t| format!("vitals: {}", t.trim()))
         .unwrap_or_else(|| format!("vitals report `{}` for {}", report.name(), input.week));
-    let counted: std::collections::BTreeMap<&str, f64> =
-        vitals_core::savings::counted_savings(input.findings)
-            .into_iter()
-            .filter_map(|f| Some((f.finding_id.as_str(), f.monthly_savings?)))
-            .collect();
+    // The report's own count, so the CSV sums to its total.
+    let counted = vitals_reports::counted_savings(input.findings);
     let findings = input
         .findings
         .iter()
         .map(|f| vitals_sinks::ReportFinding {
-            counted_savings: counted.get(f.finding_id.as_str()).copied(),
+            counted_savings: counted.get(&f.finding_id).copied(),
             finding: Finding {
                 evidence: serde_json::Value::Null,
                 ..f.clone()

@@ -12,3 +12,4 @@ mod weekly_cost_report;
 pub use error::ReportError;
 pub use format::Format;
 pub use report::{Need, Report, ReportInput, write_atomically};
+pub use savings::counted as counted_savings;

@@ -6,7 +6,7 @@
 //! instance that is also oversized adds its larger saving only. A finding
 //! left out of the totals for that reason says so.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use vitals_core::evidence::{
@@ -88,6 +88,23 @@ fn coverages(summaries: &[Summary]) -> Vec<&SavingsCoverage> {
         .collect()
 }
 
+/// The saving each counted finding of `savings` (savings kinds only)
+/// adds to the totals, by finding id.
+fn counted_of(savings: &[Finding]) -> BTreeMap<String, f64> {
+    counted_savings(savings)
+        .into_iter()
+        .filter_map(|f| Some((f.finding_id.clone(), f.monthly_savings?)))
+        .collect()
+}
+
+/// The saving each finding of `all` adds to the report's savings totals
+/// (each resource once, savings kinds only), by finding id: what the
+/// JSON report's `counted` lists.
+pub fn counted(all: &[Finding]) -> BTreeMap<String, f64> {
+    let owned: Vec<Finding> = findings(all).into_iter().cloned().collect();
+    counted_of(&owned)
+}
+
 /// The JSON report's `savings` object.
 #[derive(Debug, Serialize)]
 pub(crate) struct SavingsJson<'a> {
@@ -110,17 +127,14 @@ pub(crate) fn json<'a>(all: &'a [Finding], summaries: &'a [Summary]) -> Option<S
     }
     let owned: Vec<Finding> = found.iter().map(|f| (*f).clone()).collect();
     found.sort_by(|a, b| by_saving(a, b));
-    let counted: BTreeSet<String> = counted_savings(&owned)
-        .iter()
-        .map(|f| f.finding_id.clone())
-        .collect();
+    let counted = counted_of(&owned);
     Some(SavingsJson {
         by_kind: savings_by(&owned, |f| Some(f.kind.clone())),
         by_account: savings_by(&owned, |f| f.account_id.clone()),
         totals: savings_by(&owned, |_| None),
         counted: found
             .iter()
-            .filter(|f| counted.contains(&f.finding_id))
+            .filter(|f| counted.contains_key(&f.finding_id))
             .map(|f| f.finding_id.as_str())
             .collect(),
         findings: found,

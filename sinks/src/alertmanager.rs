@@ -69,7 +69,8 @@ fn default_timeout() -> u64 {
 pub struct Alertmanager {
     name: String,
     route: Route,
-    alerts_url: String,
+    /// The base URL, without a trailing `/`.
+    url: String,
     bearer_token: Option<Secret>,
     resend: Duration,
     report_url: Option<String>,
@@ -86,7 +87,7 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Sink>, ConfigErrors> {
     Ok(Box::new(Alertmanager {
         name: config.name.clone(),
         route,
-        alerts_url: format!("{}/api/v2/alerts", own.url.trim_end_matches('/')),
+        url: own.url.trim_end_matches('/').to_string(),
         bearer_token: own.bearer_token,
         resend: Duration::from_secs(own.resend_secs),
         report_url: own.report_url,
@@ -144,7 +145,10 @@ impl Alertmanager {
     }
 
     async fn post(&self, alerts: &[serde_json::Value]) -> Result<(), SendError> {
-        let mut request = self.client.post(&self.alerts_url).json(alerts);
+        let mut request = self
+            .client
+            .post(format!("{}/api/v2/alerts", self.url))
+            .json(alerts);
         if let Some(token) = &self.bearer_token {
             request = request.bearer_auth(token.expose());
         }
@@ -168,8 +172,7 @@ impl Sink for Alertmanager {
 
     async fn connect(&self) -> Result<String, SendError> {
         // Alertmanager's own readiness endpoint, beside the API.
-        let ready = self.alerts_url.replace("/api/v2/alerts", "/-/ready");
-        let mut request = self.client.get(&ready);
+        let mut request = self.client.get(format!("{}/-/ready", self.url));
         if let Some(token) = &self.bearer_token {
             request = request.bearer_auth(token.expose());
         }
@@ -241,7 +244,7 @@ mod tests {
         Alertmanager {
             name: "am".into(),
             route: Route::default(),
-            alerts_url: "http://127.0.0.1:9093/api/v2/alerts".into(),
+            url: "http://127.0.0.1:9093".into(),
             bearer_token: None,
             resend: Duration::from_secs(30),
             report_url: Some("https://vitals.example/report".into()),

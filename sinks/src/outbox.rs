@@ -65,7 +65,7 @@ impl Outbox {
     /// once ([`crate::Event::once`]) that was sent is not recorded again.
     pub fn put(&self, n: &Notification) -> Result<bool, OutboxError> {
         let path = self.file_of(n);
-        if path.exists() || (n.event.once() && self.was_sent(n)) {
+        if path.exists() || self.was_sent(n) {
             return Ok(false);
         }
         self.write(
