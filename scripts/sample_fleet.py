@@ -43,6 +43,14 @@ DAYS = 14
 HOURS = DAYS * 24
 SNAPSHOT = "2024-09-29T06:00:00Z"
 ACCOUNT = "210987654321"
+# Each instance's `owner` tag, by its `service` tag: the teams the weekly
+# report's per-owner digests go to.
+OWNERS = {
+    "web": "platform", "web-eu": "platform", "api": "platform", "ci": "platform",
+    "patients-db": "clinical-data", "reports": "clinical-data",
+    "search": "data", "etl": "data",
+    "legacy-ftp": "it-ops", "intranet": "it-ops",
+}
 MONTH_HOURS = 730.0
 
 # AWS's public on-demand list prices, Linux, shared tenancy (USD/hour).
@@ -99,6 +107,9 @@ class Fleet:
     def instance(self, iid, itype, region, zone, *, state="running", group=None,
                  lifecycle="on_demand", launched="2024-08-01T09:00:00Z", tags=None,
                  billed=True):
+        tags = dict(tags or {})
+        if "service" in tags:
+            tags["owner"] = OWNERS[tags["service"]]
         self.inventory.append({
             "ts": SNAPSHOT, "provider": "AWS", "account_id": ACCOUNT, "region_id": region,
             "resource_id": iid, "resource_type": "instance", "instance_type": itype,

@@ -70,6 +70,10 @@ pub enum Command {
         /// ISO week, e.g. `2024-W39`; default: the latest complete week in the store.
         #[arg(long)]
         week: Option<Week>,
+        /// That owner's digest (what the email sink's `owner_digests`
+        /// send): only their findings.
+        #[arg(long)]
+        owner: Option<String>,
     },
     /// Check the config without touching any source or sink.
     Check {
@@ -109,6 +113,9 @@ pub enum FindingsAction {
         /// Only this service.
         #[arg(long)]
         service: Option<String>,
+        /// Only this owner (the `[findings] owner_tag` value).
+        #[arg(long)]
+        owner: Option<String>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },

@@ -11,6 +11,7 @@ pub fn select<'a>(
     kind: Option<&str>,
     status: StatusFilter,
     service: Option<&str>,
+    owner: Option<&str>,
     now: DateTime<Utc>,
 ) -> Vec<&'a Tracked> {
     let mut out: Vec<&Tracked> = book
@@ -18,6 +19,7 @@ pub fn select<'a>(
         .values()
         .filter(|t| kind.is_none_or(|k| t.finding.kind == k))
         .filter(|t| service.is_none_or(|s| t.finding.service.as_deref() == Some(s)))
+        .filter(|t| owner.is_none_or(|o| t.finding.owner.as_deref() == Some(o)))
         .filter(|t| match status {
             StatusFilter::Open => t.is_open(),
             StatusFilter::Resolved => !t.is_open(),
@@ -50,9 +52,14 @@ pub fn render(listed: &[&Tracked], now: DateTime<Utc>) -> String {
             (true, None, Some(until)) if until > now => format!("open, snoozed to {}", day(until)),
             (true, _, _) => "open".to_string(),
         };
+        let owner = f
+            .owner
+            .as_deref()
+            .map(|o| format!(" · owner {o}"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{}  {:<8} {:<16} {}\n                  {} · since {} · last seen {}",
+            "{}  {:<8} {:<16} {}\n                  {}{owner} · since {} · last seen {}",
             f.finding_id,
             format!("{:?}", f.severity).to_lowercase(),
             f.kind,

@@ -82,11 +82,18 @@ fn findings(app: &App, action: cli::FindingsAction) -> anyhow::Result<()> {
             kind,
             status,
             service,
+            owner,
             format,
         } => {
             let book = state.load()?;
-            let listed =
-                findings_cli::select(&book, kind.as_deref(), status, service.as_deref(), now);
+            let listed = findings_cli::select(
+                &book,
+                kind.as_deref(),
+                status,
+                service.as_deref(),
+                owner.as_deref(),
+                now,
+            );
             match format {
                 OutputFormat::Json => println!(
                     "{}",
@@ -291,6 +298,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             format,
             out,
             week,
+            owner,
         } => {
             let Some(report) = app.report(&name) else {
                 let names: Vec<&str> = app.reports.iter().map(|r| r.name()).collect();
@@ -330,7 +338,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 week,
                 &formats,
                 out.as_deref(),
-                pipeline::Deliver::FilesOnly,
+                pipeline::Deliver::FilesOnly { owner },
             )
             .await?;
             for path in written.into_iter().flatten() {

@@ -909,6 +909,7 @@ mod tests {
             currency: Some("USD".into()),
             first_seen: chrono::DateTime::UNIX_EPOCH,
             last_seen: chrono::DateTime::UNIX_EPOCH,
+            owner: None,
             status: FindingStatus::Open,
         };
         let findings = [

@@ -159,7 +159,8 @@ pub async fn analyze(
     let app = Arc::clone(app);
     let metrics = metrics.clone();
     tokio::task::spawn_blocking(move || {
-        let ctx = AnalysisContext::new(&app.store, period, Utc::now());
+        let ctx = AnalysisContext::new(&app.store, period, Utc::now())
+            .with_owner_tag(&app.config.findings.owner_tag);
         let mut out = Analysis::default();
         let selected = app
             .analyzers
@@ -168,7 +169,8 @@ pub async fn analyze(
         for analyzer in selected {
             metrics.analyzer_started(analyzer.name());
             match analyzer.analyze(&ctx) {
-                Ok(o) => {
+                Ok(mut o) => {
+                    app.config.findings.assign_service_owners(&mut o.findings);
                     let first = out.findings.len();
                     out.findings.extend(o.findings);
                     out.ran
@@ -203,7 +205,7 @@ pub async fn reconcile(app: &Arc<App>, ran: Ran) -> anyhow::Result<Vec<Change>> 
             .iter()
             .map(|(n, f)| (n.as_str(), f.as_slice()))
             .collect();
-        let policy = app.config.findings;
+        let policy = app.config.findings.lifecycle();
         let changes = state
             .update(|book| {
                 let transitions = book.reconcile(Utc::now(), &ran, policy);
@@ -280,13 +282,15 @@ pub async fn latest_day(app: &Arc<App>, dataset: Dataset) -> anyhow::Result<Opti
 }
 
 /// Whether a written report also goes to the sinks that send it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deliver {
     /// The scheduled report (daemon, `run --once`): recorded in each
-    /// report sink's outbox, once per report and week.
+    /// report sink's outbox, once per report and week, with the owners'
+    /// digests.
     ToSinks,
-    /// `vitals report`: files only.
-    FilesOnly,
+    /// `vitals report`: files only; with `owner`, that owner's digest
+    /// (`<name>-<week>-<owner>.<ext>`).
+    FilesOnly { owner: Option<String> },
 }
 
 /// Renders `report` for `week` in `formats` and writes each file (to `out`
@@ -302,7 +306,7 @@ pub async fn write_report(
     deliver: Deliver,
 ) -> anyhow::Result<Vec<Option<PathBuf>>> {
     metrics.report_started(report.name());
-    let result = render_and_write(app, metrics, report, week, formats, out, deliver).await;
+    let result = render_and_write(app, metrics, report, week, formats, out, &deliver).await;
     match &result {
         Ok(_) => {
             metrics.report_succeeded(report.name(), Utc::now().timestamp_millis() as f64 / 1000.0)
@@ -322,7 +326,7 @@ async fn render_and_write(
     week: Week,
     formats: &[Format],
     out: Option<&std::path::Path>,
-    deliver: Deliver,
+    deliver: &Deliver,
 ) -> anyhow::Result<Vec<Option<PathBuf>>> {
     let analysis = analyze(app, metrics, week.range(), None).await?;
     if let Some((name, e)) = analysis.failures.into_iter().next() {
@@ -331,11 +335,24 @@ async fn render_and_write(
             report.name()
         )));
     }
+    let preview_owner = match &deliver {
+        Deliver::FilesOnly { owner } => owner.as_deref(),
+        Deliver::ToSinks => None,
+    };
+    let owned: Vec<Finding>;
+    let findings = match preview_owner {
+        Some(o) => {
+            owned = owned_by(&analysis.findings, o);
+            &owned
+        }
+        None => &analysis.findings,
+    };
     let input = ReportInput {
         week,
         summaries: &analysis.summaries,
-        findings: &analysis.findings,
+        findings,
         generated_at: Utc::now(),
+        owner: preview_owner,
     };
     let mut written = Vec::new();
     for &format in formats {
@@ -353,28 +370,61 @@ async fn render_and_write(
                 written.push(Some(p.to_path_buf()));
             }
             None => {
-                let path = report.out_dir().join(format!(
-                    "{}.{}",
-                    report.file_stem(week),
-                    format.extension()
-                ));
+                let stem = match preview_owner {
+                    Some(o) => format!("{}-{o}", report.file_stem(week)),
+                    None => report.file_stem(week),
+                };
+                let path = report
+                    .out_dir()
+                    .join(format!("{stem}.{}", format.extension()));
                 vitals_reports::write_atomically(&path, &body)?;
                 written.push(Some(path));
             }
         }
     }
     tracing::info!(report = report.name(), %week, files = written.len(), "report written");
-    if deliver == Deliver::ToSinks && app.delivery.sends_report(report.name()) {
-        let message = report_message(report, &input)?;
-        let sinks = app
-            .delivery
-            .enqueue_report(&message, Utc::now())
-            .context("recording the report for its sinks")?;
-        if !sinks.is_empty() {
-            tracing::info!(report = report.name(), %week, ?sinks, "report recorded for delivery");
+    if *deliver == Deliver::ToSinks && app.delivery.sends_report(report.name()) {
+        let mut messages = vec![report_message(report, &input)?];
+        // Each owner's digest: the report narrowed to their findings, in a
+        // week they have some.
+        for owner in app.delivery.report_owners(report.name()) {
+            let theirs = owned_by(&analysis.findings, &owner);
+            if theirs.is_empty() {
+                continue;
+            }
+            let narrowed = ReportInput {
+                findings: &theirs,
+                owner: Some(&owner),
+                ..input
+            };
+            messages.push(report_message(report, &narrowed)?);
+        }
+        for message in &messages {
+            let sinks = app
+                .delivery
+                .enqueue_report(message, Utc::now())
+                .context("recording the report for its sinks")?;
+            if !sinks.is_empty() {
+                tracing::info!(
+                    report = report.name(),
+                    %week,
+                    owner = message.owner.as_deref().unwrap_or("(all)"),
+                    ?sinks,
+                    "report recorded for delivery"
+                );
+            }
         }
     }
     Ok(written)
+}
+
+/// The findings `owner` owns.
+fn owned_by(findings: &[Finding], owner: &str) -> Vec<Finding> {
+    findings
+        .iter()
+        .filter(|f| f.owner.as_deref() == Some(owner))
+        .cloned()
+        .collect()
 }
 
 /// The report as the sinks that send it take it: rendered in HTML and
@@ -407,6 +457,7 @@ fn report_message(
     Ok(vitals_sinks::ReportMessage {
         report: report.name().to_string(),
         period: input.week.to_string(),
+        owner: input.owner.map(str::to_string),
         title,
         html,
         text,

@@ -225,7 +225,7 @@ fn a_corrupt_findings_state_is_named_and_left_alone() {
     let config = std::fs::read_to_string(ws.path("config.toml")).unwrap();
     ws.write(
         "config.toml",
-        &format!("{config}\n[findings]\nresolve_after_runs = 0\n"),
+        &config.replacen("[findings]\n", "[findings]\nresolve_after_runs = 0\n", 1),
     );
     let run = ws.run(&["check"]);
     run.code(2);

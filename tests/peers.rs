@@ -1057,6 +1057,18 @@ impl WebhookReceiver {
         Self::script("pagerduty_events.py", &args, port, log)
     }
 
+    /// tests/fixtures/slack_webhook.py: a Slack incoming webhook in its
+    /// documented shape, refusing the first `refuse_first` messages
+    /// (alternately 429 with `Retry-After: 2` and 500).
+    pub fn slack(port: u16, log: &Path, refuse_first: u32) -> WebhookReceiver {
+        let args = [
+            port.to_string(),
+            log.display().to_string(),
+            refuse_first.to_string(),
+        ];
+        Self::script("slack_webhook.py", &args, port, log)
+    }
+
     fn script(name: &str, args: &[String], port: u16, log: &Path) -> WebhookReceiver {
         let mut command = Command::new(venv_bin("python"));
         command

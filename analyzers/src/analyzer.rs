@@ -21,6 +21,12 @@ pub struct AnalysisContext<'a> {
     /// The time of the run: analyzers take the clock from here, never from
     /// the system, so that they stay pure and tests deterministic.
     pub now: DateTime<Utc>,
+    /// The resource tag (or label) naming a resource's owner, which
+    /// findings about resources carry ([`Finding::owner`]). Default
+    /// `owner`.
+    ///
+    /// [`Finding::owner`]: vitals_core::finding::Finding::owner
+    pub owner_tag: &'a str,
 }
 
 impl<'a> AnalysisContext<'a> {
@@ -31,6 +37,15 @@ impl<'a> AnalysisContext<'a> {
             period,
             today: now.date_naive(),
             now,
+            owner_tag: vitals_core::finding::DEFAULT_OWNER_TAG,
+        }
+    }
+
+    /// The same context reading owners from `tag`.
+    pub fn with_owner_tag(self, tag: &'a str) -> Self {
+        AnalysisContext {
+            owner_tag: tag,
+            ..self
         }
     }
 }

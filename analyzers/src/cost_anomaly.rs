@@ -408,6 +408,7 @@ impl CostAnomaly {
             currency: Some(key.currency.clone()),
             first_seen: at(first.day),
             last_seen: at(last.day),
+            owner: None,
             status: FindingStatus::Open,
         }
     }

@@ -810,6 +810,7 @@ impl Run<'_> {
             evidence: Finding::evidence_json(&evidence),
             first_seen: self.ctx.now,
             last_seen: self.ctx.now,
+            owner: r.tags.get(self.ctx.owner_tag).cloned(),
             status: FindingStatus::Open,
         };
         self.findings.push(finding);

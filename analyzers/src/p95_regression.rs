@@ -268,6 +268,7 @@ impl P95Regression {
             currency: None,
             first_seen: now,
             last_seen: now,
+            owner: None,
             status: FindingStatus::Open,
         }
     }

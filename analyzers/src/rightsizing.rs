@@ -532,6 +532,7 @@ impl Rightsizing {
             evidence: Finding::evidence_json(&e),
             first_seen: ctx.now,
             last_seen: ctx.now,
+            owner: first.tags.get(ctx.owner_tag).cloned(),
             status: FindingStatus::Open,
         }
     }

@@ -117,17 +117,22 @@ fn store() -> (tempfile::TempDir, Store) {
         "i-idle",
         "m5.large",
         None,
-        r#"{"service":"legacy"}"#,
+        r#"{"service":"legacy","team":"it-ops"}"#,
     ));
     inv.push(instance("i-busy", "m5.large", None, "{}"));
-    inv.push(instance("i-over", "m5.2xlarge", None, "{}"));
+    inv.push(instance(
+        "i-over",
+        "m5.2xlarge",
+        None,
+        r#"{"owner":"platform"}"#,
+    ));
     inv.push(instance("i-under", "m5.large", None, "{}"));
     inv.push(instance("i-short", "m5.xlarge", None, "{}"));
     inv.push(instance(
         "i-batch",
         "m5.xlarge",
         None,
-        r#"{"workload":"batch"}"#,
+        r#"{"workload":"batch","owner":"data"}"#,
     ));
     inv.push(instance("i-web1", "m5.large", Some("web"), "{}"));
     inv.push(instance("i-web2", "m5.large", Some("web"), "{}"));
@@ -272,6 +277,10 @@ fn store() -> (tempfile::TempDir, Store) {
 }
 
 fn run(ty: &str, store: &Store) -> (Vec<Finding>, Vec<Summary>) {
+    run_owned_by(ty, store, vitals_core::finding::DEFAULT_OWNER_TAG)
+}
+
+fn run_owned_by(ty: &str, store: &Store, owner_tag: &str) -> (Vec<Finding>, Vec<Summary>) {
     let cfg = vitals_core::config::ComponentConfig::from_toml(
         vitals_core::config::ComponentKind::Analyzer,
         ty,
@@ -282,9 +291,45 @@ fn run(ty: &str, store: &Store) -> (Vec<Finding>, Vec<Summary>) {
     let period = DayRange::new(day(DAYS - 7), day(DAYS - 1)).unwrap();
     let now: DateTime<Utc> = day(DAYS + 1).and_hms_opt(8, 0, 0).unwrap().and_utc();
     let out = analyzer
-        .analyze(&AnalysisContext::new(store, period, now))
+        .analyze(&AnalysisContext::new(store, period, now).with_owner_tag(owner_tag))
         .unwrap();
     (out.findings, out.summaries)
+}
+
+/// Each savings finding's (resource, owner), sorted.
+fn owners(findings: &[Finding]) -> Vec<(String, Option<String>)> {
+    let mut got: Vec<_> = findings
+        .iter()
+        .map(|f| (f.resource_id.clone().unwrap(), f.owner.clone()))
+        .collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn findings_carry_the_owner_tag_of_their_resource() {
+    let (_dir, store) = store();
+    let own = |id: &str, owner: Option<&str>| (id.to_string(), owner.map(String::from));
+    // A tag other than the default names owners where configured.
+    let (idle, _) = run_owned_by("idle_resource", &store, "team");
+    assert_eq!(
+        owners(&idle),
+        vec![
+            own("eipalloc-free", None),
+            own("i-idle", Some("it-ops")),
+            own("lb-dead", None),
+            own("vol-free", None),
+        ]
+    );
+    let (idle, _) = run("idle_resource", &store);
+    assert!(idle.iter().all(|f| f.owner.is_none()), "{idle:?}");
+    let (sized, _) = run("rightsizing", &store);
+    let over = owners(&sized);
+    assert!(over.contains(&own("i-over", Some("platform"))), "{over:?}");
+    assert!(over.contains(&own("i-under", None)), "{over:?}");
+    let (spot, _) = run("spot_candidate", &store);
+    let spot = owners(&spot);
+    assert!(spot.contains(&own("i-batch", Some("data"))), "{spot:?}");
 }
 
 fn cents(v: f64) -> f64 {

@@ -280,6 +280,7 @@ impl Slo {
             currency: None,
             first_seen: now,
             last_seen: now,
+            owner: None,
             status: FindingStatus::Open,
         }
     }

@@ -250,6 +250,7 @@ impl Analyzer for SpotCandidate {
                 evidence: Finding::evidence_json(&evidence),
                 first_seen: ctx.now,
                 last_seen: ctx.now,
+                owner: r.tags.get(ctx.owner_tag).cloned(),
                 status: FindingStatus::Open,
             });
         }

@@ -396,6 +396,7 @@ mod tests {
             currency: None,
             first_seen: DateTime::UNIX_EPOCH,
             last_seen: DateTime::UNIX_EPOCH,
+            owner: None,
             status: FindingStatus::Open,
         }
     }

@@ -29,6 +29,9 @@ pub enum FindingStatus {
     Resolved,
 }
 
+/// The tag naming a resource's owner when `[findings] owner_tag` is not set.
+pub const DEFAULT_OWNER_TAG: &str = "owner";
+
 /// One finding; `kind` equals the analyzer's type name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
@@ -38,6 +41,12 @@ pub struct Finding {
     pub provider: Option<String>,
     pub account_id: Option<String>,
     pub service: Option<String>,
+    /// Who owns what it is about: the resource's owner tag
+    /// (`[findings] owner_tag`), else its service's owner
+    /// (`[findings.service_owners]`). Sinks route on it and email digests
+    /// are sent per owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     pub resource_id: Option<String>,
     pub title: String,
     pub evidence: serde_json::Value,

@@ -439,6 +439,7 @@ mod tests {
             currency: Some("USD".into()),
             first_seen: at(0),
             last_seen: at(0),
+            owner: None,
             status: FindingStatus::Open,
         }
     }

@@ -121,6 +121,7 @@ mod tests {
             currency: Some("USD".into()),
             first_seen: DateTime::UNIX_EPOCH,
             last_seen: DateTime::UNIX_EPOCH,
+            owner: None,
             status: FindingStatus::Open,
         }
     }

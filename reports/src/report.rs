@@ -19,6 +19,9 @@ pub struct ReportInput<'a> {
     pub summaries: &'a [Summary],
     pub findings: &'a [Finding],
     pub generated_at: DateTime<Utc>,
+    /// For an owner's digest: the owner. `findings` then holds that
+    /// owner's alone, and the report leaves out what is not theirs.
+    pub owner: Option<&'a str>,
 }
 
 /// A summary a report reads: from an analyzer of `analyzer_type`, the

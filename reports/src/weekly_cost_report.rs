@@ -156,6 +156,7 @@ impl Report for WeeklyCostReport {
                     r#type: self.type_name(),
                     week: input.week.to_string(),
                     generated_at: input.generated_at.to_rfc3339(),
+                    owner: input.owner,
                     cost: summary,
                     anomalies: input
                         .findings
@@ -289,7 +290,17 @@ impl WeeklyCostReport {
             }),
             charts: if charts { daily_charts(s) } else { Vec::new() },
             anomalies: anomalies(input, s, money, max),
-            savings: savings::view(input.findings, input.summaries, max),
+            // An owner's digest leaves out the coverage notes: they are
+            // about the whole fleet.
+            savings: savings::view(
+                input.findings,
+                if input.owner.is_some() {
+                    &[]
+                } else {
+                    input.summaries
+                },
+                max,
+            ),
             latency: latency_summary(input, self.config.latency_analyzer.as_deref()).map(|l| {
                 latency_table(
                     input,
@@ -298,6 +309,7 @@ impl WeeklyCostReport {
                     max,
                 )
             }),
+            owner: input.owner.map(str::to_string),
         }
     }
 }
@@ -330,10 +342,23 @@ fn latency_table(
     slo: Option<&SloSummary>,
     max: usize,
 ) -> Table<ServiceLatency> {
+    // An owner's digest: the services its findings are about.
+    let owned: Option<BTreeSet<&str>> = input.owner.map(|_| {
+        input
+            .findings
+            .iter()
+            .filter_map(|f| f.service.as_deref())
+            .collect()
+    });
     let mut services: Vec<&LatencyStats> = l
         .period_stats
         .iter()
         .filter(|s| s.endpoint.is_none())
+        .filter(|s| {
+            owned
+                .as_ref()
+                .is_none_or(|o| o.contains(s.service.as_str()))
+        })
         .collect();
     services.sort_by(|a, b| b.requests.total_cmp(&a.requests));
     let rows = services
@@ -517,6 +542,10 @@ struct JsonReport<'a> {
     r#type: &'static str,
     week: String,
     generated_at: String,
+    /// An owner's digest: the owner (the findings are theirs alone; `cost`
+    /// is still the whole bill).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<&'a str>,
     cost: &'a CostSummary,
     /// `cost_anomaly` findings that start in the week.
     anomalies: Vec<&'a vitals_core::finding::Finding>,
@@ -555,6 +584,9 @@ struct View {
     latency: Option<Table<ServiceLatency>>,
     /// `None` without savings analyzers.
     savings: Option<savings::SavingsView>,
+    /// An owner's digest: only their findings (savings, and the services
+    /// their findings are about), no company-wide cost.
+    owner: Option<String>,
 }
 
 /// One service's week, formatted.
@@ -931,6 +963,17 @@ mod tests {
     }
 
     fn render(format: Format, extra: &str) -> String {
+        let findings = [anomaly("2024-09-25"), anomaly("2024-09-10")];
+        render_for(format, extra, &findings, None)
+    }
+
+    /// The report over [`summary`] and `findings`, for `owner` if given.
+    fn render_for(
+        format: Format,
+        extra: &str,
+        findings: &[vitals_core::finding::Finding],
+        owner: Option<&str>,
+    ) -> String {
         let cfg = ComponentConfig::from_toml(
             ComponentKind::Report,
             "weekly",
@@ -942,8 +985,9 @@ mod tests {
         let input = ReportInput {
             week: "2024-W39".parse::<Week>().unwrap(),
             summaries: &summaries,
-            findings: &[anomaly("2024-09-25"), anomaly("2024-09-10")],
+            findings,
             generated_at: Utc.with_ymd_and_hms(2026, 11, 23, 7, 0, 0).unwrap(),
+            owner,
         };
         report.render(&input, format).unwrap()
     }
@@ -957,6 +1001,7 @@ mod tests {
             provider: Some("AWS".into()),
             account_id: Some("111122223333".into()),
             service: Some("<b>EC2</b>".into()),
+            owner: None,
             resource_id: None,
             title: "t".into(),
             evidence: vitals_core::finding::Finding::evidence_json(&CostAnomalyEvidence {
@@ -1080,6 +1125,7 @@ mod tests {
             summaries: &summaries,
             findings: &findings,
             generated_at: Utc.with_ymd_and_hms(2026, 11, 23, 7, 0, 0).unwrap(),
+            owner: None,
         };
         build(&cfg).unwrap().render(&input, format).unwrap()
     }
@@ -1146,6 +1192,34 @@ mod tests {
         // Month to date, rounded half away from zero at 4 places.
         assert!(html.contains("20.5202"), "{html}");
         assert!(html.contains("2024-W39"));
+    }
+
+    #[test]
+    fn an_owners_digest_leaves_out_company_wide_cost_and_escapes_the_owner() {
+        let owner = Some("<ops>_team");
+        let html = render_for(Format::Html, "", &[], owner);
+        assert!(
+            html.contains("&lt;ops&gt;_team") && !html.contains("<ops>"),
+            "{html}"
+        );
+        assert!(html.contains("No findings this week."), "{html}");
+        for company_wide in ["Total</h2>", "By provider", "Cost anomalies", "data:image"] {
+            assert!(!html.contains(company_wide), "{company_wide}: {html}");
+        }
+        let md = render_for(Format::Markdown, "", &[], owner);
+        assert_eq!(
+            md.lines().find(|l| l.starts_with("# ")),
+            Some("# Weekly cost report · 2024-W39 · \\<ops\\>\\_team"),
+            "{md}"
+        );
+        assert!(md.contains("No findings this week."), "{md}");
+        assert!(
+            !md.contains("## By provider") && !md.contains("## Total"),
+            "{md}"
+        );
+        // The full report keeps every section.
+        let full = render_for(Format::Markdown, "", &[], None);
+        assert!(full.contains("## By provider") && full.contains("## Total"));
     }
 
     #[test]
@@ -1220,6 +1294,7 @@ mod tests {
             summaries: &summaries,
             findings: &[],
             generated_at: Utc::now(),
+            owner: None,
         };
         let err = report.render(&input, Format::Html).unwrap_err().to_string();
         assert_eq!(

@@ -3,7 +3,7 @@
 //! the way Prometheus itself is a client of it:
 //!
 //! - labels `alertname` (the finding's kind), `severity`, `finding_id`,
-//!   and `service`, `provider`, `account_id`, `resource_id` where the
+//!   and `service`, `owner`, `provider`, `account_id`, `resource_id` where the
 //!   finding has them; annotations `title`, `summary` (the evidence's
 //!   scalar fields), `monthly_savings` (with its currency) where there is a
 //!   saving; `startsAt` = when the finding was first seen, `generatorURL`
@@ -107,6 +107,7 @@ impl Alertmanager {
         label("finding_id", &finding.finding_id);
         for (k, v) in [
             ("service", &finding.service),
+            ("owner", &finding.owner),
             ("provider", &finding.provider),
             ("account_id", &finding.account_id),
             ("resource_id", &finding.resource_id),
@@ -269,6 +270,7 @@ mod tests {
             currency: Some("USD".into()),
             first_seen: now,
             last_seen: now,
+            owner: Some("platform".into()),
             status: FindingStatus::Open,
         };
         let s = sink();
@@ -278,6 +280,7 @@ mod tests {
         assert_eq!(a["labels"]["finding_id"], "0123456789abcdef");
         assert_eq!(a["labels"]["resource_id"], "i-0abc");
         assert!(a["labels"].get("service").is_none());
+        assert_eq!(a["labels"]["owner"], "platform");
         assert_eq!(a["annotations"]["monthly_savings"], "61.32 USD");
         assert_eq!(a["annotations"]["summary"], "cpu_percent: 1.5, low_days: 9");
         assert_eq!(a["generatorURL"], "https://vitals.example/report");

@@ -3,7 +3,7 @@
 //! sink's rate, retrying failures with jittered backoff (or after the
 //! receiver's `Retry-After`) until `max_attempts`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -175,8 +175,9 @@ impl Delivery {
         Ok(usize::from(recorded))
     }
 
-    /// Records `report` for every sink that sends it, once per report and
-    /// period: the same week's report written again (each `run --once`
+    /// Records `report` for every sink that sends it (an owner's digest:
+    /// every sink that sends that owner theirs), once per report, period
+    /// and owner: the same week's report written again (each `run --once`
     /// writes the latest week's) is not sent again. Returns the sinks it
     /// was recorded for.
     pub fn enqueue_report(
@@ -185,8 +186,14 @@ impl Delivery {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, OutboxError> {
         let mut recorded = Vec::new();
-        for sink in self.sinks.iter().filter(|s| s.takes_report(&report.report)) {
-            let key = finding_id("report", sink.name(), &[&report.report, &report.period]);
+        let takes = |s: &&Arc<dyn Sink>| match &report.owner {
+            None => s.takes_report(&report.report),
+            Some(owner) => s.report_owners(&report.report).contains(owner),
+        };
+        for sink in self.sinks.iter().filter(takes) {
+            let mut subject = vec![report.report.as_str(), report.period.as_str()];
+            subject.extend(report.owner.as_deref());
+            let key = finding_id("report", sink.name(), &subject);
             let n = Notification {
                 id: format!("msg_{key}"),
                 created_at: now,
@@ -202,9 +209,19 @@ impl Delivery {
         Ok(recorded)
     }
 
-    /// True if any sink sends the report named `report`.
+    /// True if any sink sends the report named `report`, or owners' digests of it.
     pub fn sends_report(&self, report: &str) -> bool {
-        self.sinks.iter().any(|s| s.takes_report(report))
+        self.sinks
+            .iter()
+            .any(|s| s.takes_report(report) || !s.report_owners(report).is_empty())
+    }
+
+    /// Every owner some sink sends a digest of the report named `report`.
+    pub fn report_owners(&self, report: &str) -> BTreeSet<String> {
+        self.sinks
+            .iter()
+            .flat_map(|s| s.report_owners(report))
+            .collect()
     }
 
     /// Returns once something has been recorded since the last call.
@@ -533,6 +550,7 @@ mod tests {
             currency: None,
             first_seen: Utc::now(),
             last_seen: Utc::now(),
+            owner: None,
             status: FindingStatus::Open,
         }
     }

@@ -33,8 +33,20 @@
 //! from = "vitals <vitals@example.com>"
 //! to = ["sre@example.com", "finops@example.com"]
 //! reports = ["weekly"]          # default: every report
+//!
+//! # Each owner (the `[findings] owner_tag` value) also gets a digest with
+//! # only their findings and savings; `to` may then be empty.
+//! [sinks.mail.owner_digests]
+//! payments = "payments-oncall@example.com"
+//! platform = ["platform@example.com", "lead@example.com"]
 //! ```
+//!
+//! An owner's digest is the report narrowed to the findings that owner
+//! owns (its Savings and Latency sections; the company-wide cost sections
+//! left out), with a CSV of those findings. It is sent only in a week that
+//! owner has findings: an empty digest would teach people to ignore it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -72,13 +84,34 @@ struct EmailConfig {
     /// A PEM file of CA certificates to trust besides the system's.
     ca_file: Option<std::path::PathBuf>,
     from: String,
+    #[serde(default)]
     to: Vec<String>,
+    /// Owner → the addresses that get that owner's digest.
+    #[serde(default)]
+    owner_digests: BTreeMap<String, Addresses>,
     /// Report names it sends; default every report.
     #[serde(default)]
     reports: Vec<String>,
     /// Seconds for the whole SMTP exchange. Default 60.
     #[serde(default = "default_timeout")]
     timeout_secs: u64,
+}
+
+/// One address or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Addresses {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Addresses {
+    fn list(&self) -> &[String] {
+        match self {
+            Addresses::One(a) => std::slice::from_ref(a),
+            Addresses::Many(a) => a,
+        }
+    }
 }
 
 fn default_timeout() -> u64 {
@@ -91,6 +124,7 @@ pub struct Email {
     server: String,
     from: Mailbox,
     to: Vec<Mailbox>,
+    owner_digests: BTreeMap<String, Vec<Mailbox>>,
     reports: Vec<String>,
     transport: AsyncSmtpTransport<Tokio1Executor>,
 }
@@ -103,6 +137,7 @@ impl std::fmt::Debug for Email {
             .field("server", &self.server)
             .field("from", &self.from.to_string())
             .field("to", &self.to.len())
+            .field("owners", &self.owner_digests.len())
             .field("reports", &self.reports)
             .finish_non_exhaustive()
     }
@@ -118,11 +153,16 @@ fn is_loopback(host: &str) -> bool {
 
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Sink>, ConfigErrors> {
     let (route, own): (Route, EmailConfig) = config.parse_shared()?;
-    if !route.kinds.is_empty() || route.severity.is_some() || !route.services.is_empty() {
+    if !route.kinds.is_empty()
+        || route.severity.is_some()
+        || !route.services.is_empty()
+        || !route.owners.is_empty()
+    {
         return Err(config.error(
             None,
-            "an email sink sends reports (choose them with `reports`); \
-             `kinds`, `severity` and `services` do not apply",
+            "an email sink sends reports (choose them with `reports`, and owners' \
+             digests with `owner_digests`); `kinds`, `severity`, `services` and \
+             `owners` do not apply",
         ));
     }
     let (host, port) = own
@@ -136,14 +176,40 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Sink>, ConfigErrors> {
             .map_err(|e| config.error(Some(key), format!("`{s}` is not an address: {e}")))
     };
     let from = mailbox("from", &own.from)?;
-    if own.to.is_empty() {
-        return Err(config.error(Some("to"), "needs at least one address"));
+    if own.to.is_empty() && own.owner_digests.is_empty() {
+        return Err(config.error(
+            Some("to"),
+            "needs at least one address (or `owner_digests`)",
+        ));
     }
     let to = own
         .to
         .iter()
         .map(|a| mailbox("to", a))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut owner_digests = BTreeMap::new();
+    for (owner, addresses) in &own.owner_digests {
+        let key = format!("owner_digests.{owner}");
+        if owner.trim().is_empty() || addresses.list().is_empty() {
+            return Err(config.error(
+                Some("owner_digests"),
+                format!("`{key}`: an owner and at least one address"),
+            ));
+        }
+        let list = addresses
+            .list()
+            .iter()
+            .map(|a| {
+                a.parse::<Mailbox>().map_err(|e| {
+                    config.error(
+                        Some("owner_digests"),
+                        format!("`{key}`: `{a}` is not an address: {e}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        owner_digests.insert(owner.clone(), list);
+    }
     let tls = match own.tls {
         TlsMode::None if !is_loopback(&host) => {
             return Err(config.error(
@@ -200,6 +266,7 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Sink>, ConfigErrors> {
         server: own.server,
         from,
         to,
+        owner_digests,
         reports: own.reports,
         transport: transport.build(),
     }))
@@ -255,6 +322,7 @@ fn findings_csv(report: &ReportMessage) -> String {
         "provider",
         "account_id",
         "service",
+        "owner",
         "resource_id",
         "title",
         "monthly_savings",
@@ -274,6 +342,7 @@ fn findings_csv(report: &ReportMessage) -> String {
             f.provider.clone().unwrap_or_default(),
             f.account_id.clone().unwrap_or_default(),
             f.service.clone().unwrap_or_default(),
+            f.owner.clone().unwrap_or_default(),
             f.resource_id.clone().unwrap_or_default(),
             f.title.clone(),
             money(f.monthly_savings),
@@ -289,14 +358,48 @@ fn findings_csv(report: &ReportMessage) -> String {
     String::from_utf8(w.into_inner().expect("CSV into memory")).expect("CSV of UTF-8 fields")
 }
 
+/// `owner` as a file name part: letters, digits, `-`, `_` and `.` kept,
+/// the rest `_`.
+fn file_part(owner: &str) -> String {
+    owner
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 impl Email {
+    /// Who gets `event`: an owner's digest its owner's addresses, anything
+    /// else `to` (a test message with `to` empty: every owner's).
+    fn recipients(&self, event: &Event) -> Result<Vec<Mailbox>, String> {
+        if let Event::Report(r) = event
+            && let Some(owner) = &r.owner
+        {
+            return self.owner_digests.get(owner).cloned().ok_or_else(|| {
+                format!("no address for owner `{owner}` (`owner_digests` no longer names it)")
+            });
+        }
+        if self.to.is_empty() {
+            let mut all: Vec<Mailbox> = self.owner_digests.values().flatten().cloned().collect();
+            all.sort_by_key(|m| m.to_string());
+            all.dedup();
+            return Ok(all);
+        }
+        Ok(self.to.clone())
+    }
+
     fn message(&self, n: &Notification) -> Result<Message, String> {
         let mut builder = Message::builder()
             .from(self.from.clone())
             .message_id(Some(format!("<{}@vitals>", n.id)))
             .date(n.created_at.into());
-        for to in &self.to {
-            builder = builder.to(to.clone());
+        for to in self.recipients(&n.event)? {
+            builder = builder.to(to);
         }
         let built = match &n.event {
             Event::Report(report) => {
@@ -316,10 +419,15 @@ impl Email {
                     ContentType::parse("text/csv; charset=utf-8").expect("a valid content type");
                 builder.subject(report.title.clone()).multipart(
                     MultiPart::mixed().multipart(related).singlepart(
-                        Attachment::new(format!(
-                            "{}-{}-findings.csv",
-                            report.report, report.period
-                        ))
+                        Attachment::new(match &report.owner {
+                            None => format!("{}-{}-findings.csv", report.report, report.period),
+                            Some(owner) => format!(
+                                "{}-{}-{}-findings.csv",
+                                report.report,
+                                report.period,
+                                file_part(owner)
+                            ),
+                        })
                         .body(findings_csv(report), csv),
                     ),
                 )
@@ -335,6 +443,12 @@ impl Email {
             }
         };
         built.map_err(|e| format!("building the message: {e}"))
+    }
+}
+
+impl Email {
+    fn sends(&self, report: &str) -> bool {
+        self.reports.is_empty() || self.reports.iter().any(|r| r == report)
     }
 }
 
@@ -382,7 +496,15 @@ impl Sink for Email {
     }
 
     fn takes_report(&self, report: &str) -> bool {
-        self.reports.is_empty() || self.reports.iter().any(|r| r == report)
+        !self.to.is_empty() && self.sends(report)
+    }
+
+    fn report_owners(&self, report: &str) -> Vec<String> {
+        if self.sends(report) {
+            self.owner_digests.keys().cloned().collect()
+        } else {
+            Vec::new()
+        }
     }
 
     async fn connect(&self) -> Result<String, SendError> {
@@ -476,11 +598,13 @@ mod tests {
             currency: Some("USD".into()),
             first_seen: Utc::now(),
             last_seen: Utc::now(),
+            owner: None,
             status: FindingStatus::Open,
         };
         let report = ReportMessage {
             report: "weekly".into(),
             period: "2024-W39".into(),
+            owner: None,
             title: "t".into(),
             html: String::new(),
             text: String::new(),
@@ -499,7 +623,7 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(
-            lines[1].contains(",\"i-1, \"\"idle\"\"\",10.5,10.5,USD,"),
+            lines[1].contains(",,i-1,\"i-1, \"\"idle\"\"\",10.5,10.5,USD,"),
             "{}",
             lines[1]
         );

@@ -8,7 +8,7 @@
 //!   survives a crash or restart and is sent after it (at least once);
 //! - [`delivery`]: retries with jittered backoff that honour `Retry-After`,
 //!   a per-sink rate limit, and routing (`kinds`, minimum `severity`,
-//!   `services`);
+//!   `services`, `owners`);
 //! - each notification carries an idempotency key, the same on every
 //!   attempt, so a receiver can drop duplicates.
 //!
@@ -71,6 +71,9 @@ pub struct ReportMessage {
     pub report: String,
     /// The period it covers, as its file names say it (`2024-W39`).
     pub period: String,
+    /// For an owner's digest: the owner, whose findings alone it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// A one-line title (the email's subject).
     pub title: String,
     /// The HTML rendering (charts as `data:` images).
@@ -145,20 +148,27 @@ pub struct Route {
     /// Services; default every service (and findings without one).
     #[serde(default)]
     pub services: Vec<String>,
+    /// Owners (values of `[findings] owner_tag`); default every owner (and
+    /// findings without one).
+    #[serde(default)]
+    pub owners: Vec<String>,
     /// Notifications sent per minute at most. Default 60.
     pub rate_per_minute: Option<u32>,
     /// Attempts per notification before it is set aside as dead. Default 10.
     pub max_attempts: Option<u32>,
 }
 
+/// True if `list` is empty (every value) or holds `value`.
+fn listed(list: &[String], value: Option<&str>) -> bool {
+    list.is_empty() || value.is_some_and(|v| list.iter().any(|x| x == v))
+}
+
 impl Route {
     pub fn takes(&self, f: &Finding) -> bool {
         (self.kinds.is_empty() || self.kinds.contains(&f.kind))
             && self.severity.is_none_or(|s| f.severity >= s)
-            && (self.services.is_empty()
-                || f.service
-                    .as_deref()
-                    .is_some_and(|s| self.services.iter().any(|x| x == s)))
+            && listed(&self.services, f.service.as_deref())
+            && listed(&self.owners, f.owner.as_deref())
     }
 
     pub fn min_interval(&self) -> Duration {
@@ -190,6 +200,11 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     /// True for a sink that sends the report named `report`.
     fn takes_report(&self, _report: &str) -> bool {
         false
+    }
+    /// The owners this sink sends their own digest of the report named
+    /// `report` ([`ReportMessage::owner`]).
+    fn report_owners(&self, _report: &str) -> Vec<String> {
+        Vec::new()
     }
     /// Sends one notification; the outbox keeps it until this succeeds.
     async fn send(&self, notification: &Notification) -> Result<(), SendError>;
@@ -380,5 +395,55 @@ mod tests {
         };
         assert!(retry(429) && retry(503) && retry(500) && retry(408));
         assert!(!retry(400) && !retry(401) && !retry(404) && !retry(410));
+    }
+
+    #[test]
+    fn routes_take_kinds_severities_services_and_owners() {
+        let now = Utc::now();
+        let f = |service: Option<&str>, owner: Option<&str>| Finding {
+            finding_id: "f".into(),
+            kind: "idle_resource".into(),
+            severity: Severity::Warning,
+            provider: None,
+            account_id: None,
+            service: service.map(Into::into),
+            owner: owner.map(Into::into),
+            resource_id: None,
+            title: "t".into(),
+            evidence: serde_json::Value::Null,
+            monthly_savings: None,
+            currency: None,
+            first_seen: now,
+            last_seen: now,
+            status: vitals_core::finding::FindingStatus::Open,
+        };
+        let all = Route::default();
+        assert!(all.takes(&f(None, None)) && all.takes(&f(Some("api"), Some("platform"))));
+        let owners = Route {
+            owners: vec!["platform".into(), "data".into()],
+            ..Default::default()
+        };
+        assert!(owners.takes(&f(None, Some("data"))));
+        assert!(!owners.takes(&f(None, Some("it-ops"))));
+        // A route naming owners leaves out findings nobody owns.
+        assert!(!owners.takes(&f(Some("api"), None)));
+        let both = Route {
+            services: vec!["api".into()],
+            severity: Some(Severity::Critical),
+            ..owners
+        };
+        assert!(
+            !both.takes(&f(Some("api"), Some("platform"))),
+            "below critical"
+        );
+        let critical = Finding {
+            severity: Severity::Critical,
+            ..f(Some("api"), Some("platform"))
+        };
+        assert!(both.takes(&critical));
+        assert!(!both.takes(&Finding {
+            service: Some("web".into()),
+            ..critical.clone()
+        }));
     }
 }

@@ -113,6 +113,7 @@ impl PagerDuty {
                         "group": finding.account_id,
                         "class": finding.kind,
                         "custom_details": {
+                            "owner": finding.owner,
                             "provider": finding.provider,
                             "monthly_savings": finding.monthly_savings,
                             "currency": finding.currency,
@@ -217,6 +218,7 @@ mod tests {
                     currency: None,
                     first_seen: Utc::now(),
                     last_seen: Utc::now(),
+                    owner: None,
                     status: FindingStatus::Open,
                 }),
             },

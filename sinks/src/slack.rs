@@ -128,6 +128,9 @@ impl Slack {
             if let Some(service) = &f.service {
                 let _ = write!(line, " · service `{}`", escape(service));
             }
+            if let Some(owner) = &f.owner {
+                let _ = write!(line, " · owner `{}`", escape(owner));
+            }
             blocks.push(serde_json::json!({
                 "type": "section",
                 "text": {"type": "mrkdwn", "text": line.chars().take(3000).collect::<String>()},
@@ -234,6 +237,7 @@ mod tests {
                 currency: Some("USD".into()),
                 first_seen: Utc::now(),
                 last_seen: Utc::now(),
+                owner: None,
                 status: FindingStatus::Open,
             },
         }

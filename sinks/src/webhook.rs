@@ -14,7 +14,7 @@
 //! type = "webhook"
 //! url = "${WEBHOOK_URL}"
 //! secret = "${WEBHOOK_SECRET}"
-//! severity = "warning"           # routing keys: kinds, severity, services
+//! severity = "warning"           # routing keys: kinds, severity, services, owners
 //! ```
 
 use async_trait::async_trait;

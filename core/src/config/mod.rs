@@ -64,13 +64,81 @@ pub struct Config {
     pub store: StoreConfig,
     pub server: ServerConfig,
     pub schedule: ScheduleConfig,
-    /// `[findings]`: how findings live across runs.
-    pub findings: crate::lifecycle::LifecyclePolicy,
+    /// `[findings]`: how findings live across runs and who owns them.
+    pub findings: FindingsConfig,
     /// Components by name, in name order.
     pub collectors: Vec<ComponentConfig>,
     pub analyzers: Vec<ComponentConfig>,
     pub reports: Vec<ComponentConfig>,
     pub sinks: Vec<ComponentConfig>,
+}
+
+/// `[findings]`: how findings live across runs ([`crate::lifecycle`]) and
+/// who owns them ([`crate::finding::Finding::owner`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsConfig {
+    /// Consecutive runs of its analyzer without a finding before it
+    /// resolves. Default 1; at least 1.
+    #[serde(default = "default_resolve_after_runs")]
+    pub resolve_after_runs: u32,
+    /// Days a resolved finding is kept (with its history) before it is
+    /// forgotten. Default 90.
+    #[serde(default = "default_keep_resolved_days")]
+    pub keep_resolved_days: u32,
+    /// The resource tag (AWS) or label (GCP) whose value names a
+    /// resource's owner. Default `owner`.
+    #[serde(default = "default_owner_tag")]
+    pub owner_tag: String,
+    /// Owners of services, for findings about a service rather than a
+    /// tagged resource (a P95 regression, an SLO breach): service name →
+    /// owner. A resource's own tag wins.
+    #[serde(default)]
+    pub service_owners: std::collections::BTreeMap<String, String>,
+}
+
+fn default_resolve_after_runs() -> u32 {
+    crate::lifecycle::LifecyclePolicy::default().resolve_after_runs
+}
+
+fn default_keep_resolved_days() -> u32 {
+    crate::lifecycle::LifecyclePolicy::default().keep_resolved_days
+}
+
+fn default_owner_tag() -> String {
+    crate::finding::DEFAULT_OWNER_TAG.to_string()
+}
+
+impl Default for FindingsConfig {
+    fn default() -> Self {
+        FindingsConfig {
+            resolve_after_runs: default_resolve_after_runs(),
+            keep_resolved_days: default_keep_resolved_days(),
+            owner_tag: default_owner_tag(),
+            service_owners: Default::default(),
+        }
+    }
+}
+
+impl FindingsConfig {
+    pub fn lifecycle(&self) -> crate::lifecycle::LifecyclePolicy {
+        crate::lifecycle::LifecyclePolicy {
+            resolve_after_runs: self.resolve_after_runs,
+            keep_resolved_days: self.keep_resolved_days,
+        }
+    }
+
+    /// Gives each finding without an owner its service's owner, where
+    /// `service_owners` names one.
+    pub fn assign_service_owners(&self, findings: &mut [crate::finding::Finding]) {
+        for f in findings.iter_mut().filter(|f| f.owner.is_none()) {
+            f.owner = f
+                .service
+                .as_ref()
+                .and_then(|s| self.service_owners.get(s))
+                .cloned();
+        }
+    }
 }
 
 /// `[store]`: where the Parquet store lives.
@@ -260,9 +328,17 @@ impl Config {
         let store = section(&root, "store", root_span.clone(), &source, &mut errors);
         let server = section(&root, "server", root_span.clone(), &source, &mut errors);
         let schedule = section(&root, "schedule", root_span.clone(), &source, &mut errors);
-        let findings: Option<crate::lifecycle::LifecyclePolicy> =
+        let findings: Option<FindingsConfig> =
             section(&root, "findings", root_span, &source, &mut errors);
-        if findings.is_some_and(|f| f.resolve_after_runs == 0) {
+        if findings
+            .as_ref()
+            .is_some_and(|f| f.owner_tag.trim().is_empty())
+        {
+            errors.push(
+                ConfigError::new("findings.owner_tag", "must not be empty").at(&source, None),
+            );
+        }
+        if findings.as_ref().is_some_and(|f| f.resolve_after_runs == 0) {
             errors.push(
                 ConfigError::new(
                     "findings.resolve_after_runs",
@@ -475,6 +551,57 @@ mod tests {
         assert_eq!(c.schedule.report_cron.expression, "0 7 * * MON");
         assert_eq!(c.schedule.timezone, chrono_tz::Tz::UTC);
         assert!(c.collectors.is_empty());
+    }
+
+    #[test]
+    fn findings_owners_come_from_a_tag_else_the_service_map() {
+        let c = parse("").unwrap();
+        assert_eq!(c.findings.owner_tag, "owner");
+        assert_eq!(
+            c.findings.lifecycle(),
+            crate::lifecycle::LifecyclePolicy::default()
+        );
+        let c = parse(
+            "[findings]\nowner_tag = \"team\"\nresolve_after_runs = 3\n\
+             [findings.service_owners]\napi = \"platform\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.findings.owner_tag, "team");
+        assert_eq!(c.findings.lifecycle().resolve_after_runs, 3);
+        let now = chrono::Utc::now();
+        let f = |service: Option<&str>, owner: Option<&str>| crate::finding::Finding {
+            finding_id: "f".into(),
+            kind: "p95_regression".into(),
+            severity: crate::finding::Severity::Warning,
+            provider: None,
+            account_id: None,
+            service: service.map(Into::into),
+            owner: owner.map(Into::into),
+            resource_id: None,
+            title: "t".into(),
+            evidence: serde_json::Value::Null,
+            monthly_savings: None,
+            currency: None,
+            first_seen: now,
+            last_seen: now,
+            status: crate::finding::FindingStatus::Open,
+        };
+        let mut found = [
+            f(Some("api"), None),
+            f(Some("api"), Some("data")),
+            f(Some("web"), None),
+            f(None, None),
+        ];
+        c.findings.assign_service_owners(&mut found);
+        let got: Vec<Option<&str>> = found.iter().map(|f| f.owner.as_deref()).collect();
+        // The resource's own tag wins over the service's owner.
+        assert_eq!(got, [Some("platform"), Some("data"), None, None]);
+        let err = parse("[findings]\nowner_tag = \" \"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("findings.owner_tag"), "{err}");
+        let err = parse("[findings]\nowners = {}\n").unwrap_err().to_string();
+        assert!(err.contains("owners"), "{err}");
     }
 
     #[test]
