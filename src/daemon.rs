@@ -353,6 +353,13 @@ async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics, ran: &mut pipel
         metrics.set_cost(&w, first_cost(&day_analysis.summaries).as_ref());
         metrics.set_anomalies(&w, &week_analysis.findings);
     }
+    let unit_cost = week_analysis.summaries.iter().find_map(|s| match s {
+        Summary::CostPerRequest(c) => Some(c.as_ref()),
+        _ => None,
+    });
+    if let Some(c) = unit_cost {
+        metrics.set_cost_per_request(c);
+    }
     metrics.set_findings(
         &pipeline::kinds_about(app, Dataset::Cost),
         &week_analysis.findings,

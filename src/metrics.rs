@@ -51,6 +51,7 @@ pub const APDEX: &str = "vitals_apdex_ratio";
 pub const LATENCY_REGRESSIONS: &str = "vitals_latency_regressions_open";
 pub const SLO_COMPLIANT: &str = "vitals_slo_compliant";
 pub const SAVINGS_MONTHLY: &str = "vitals_savings_monthly";
+pub const COST_PER_REQUEST: &str = "vitals_cost_per_request";
 pub const FINDINGS_OPEN: &str = "vitals_findings_open";
 pub const NOTIFICATIONS_SENT: &str = "vitals_notifications_sent_total";
 pub const NOTIFICATIONS_FAILED: &str = "vitals_notifications_failed_total";
@@ -88,6 +89,7 @@ pub const ALL: &[&str] = &[
     LATENCY_REGRESSIONS,
     SLO_COMPLIANT,
     SAVINGS_MONTHLY,
+    COST_PER_REQUEST,
     FINDINGS_OPEN,
     NOTIFICATIONS_SENT,
     NOTIFICATIONS_FAILED,
@@ -139,6 +141,7 @@ pub struct Metrics {
     latency_regressions: IntGaugeVec,
     slo_compliant: IntGaugeVec,
     savings_monthly: GaugeVec,
+    cost_per_request: GaugeVec,
     findings_open: IntGaugeVec,
     /// Per finding kind, per severity, the latest analysis' count: each
     /// refresh replaces the kinds of the analyzers it ran.
@@ -336,6 +339,11 @@ impl Metrics {
                 SAVINGS_MONTHLY,
                 "Monthly savings the savings analyzers found, each resource counted once (its largest saving), by provider and finding kind, in the billing currency (USD on AWS).",
                 &["provider", "kind"],
+            )?,
+            cost_per_request: gauge(
+                COST_PER_REQUEST,
+                "Effective cost per request of each service over the latest complete week (the cost its tag names over the requests the latency dataset counts), in the billing currency.",
+                &["service", "currency"],
             )?,
             findings_open,
             findings_by_kind: Arc::new(Mutex::new(Default::default())),
@@ -719,6 +727,20 @@ impl Metrics {
         self.changed();
     }
 
+    /// Sets `vitals_cost_per_request` from the week's `cost_per_request`
+    /// summary: per service and currency with requests (the 200 costliest).
+    pub fn set_cost_per_request(&self, summary: &vitals_core::summary::CostPerRequestSummary) {
+        self.cost_per_request.reset();
+        for s in summary.services.iter().take(MAX_LATENCY_SERVICES) {
+            if let Some(per_1k) = s.current.per_1k_requests {
+                self.cost_per_request
+                    .with_label_values(&[s.service.as_str(), s.currency.as_str()])
+                    .set(per_1k / 1000.0);
+            }
+        }
+        self.changed();
+    }
+
     /// The text exposition format, encoded again only if something changed
     /// since the last call.
     pub fn encode(&self) -> Bytes {
@@ -812,6 +834,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cost_per_request_is_per_request_and_only_where_there_are_requests() {
+        use vitals_core::summary::{CostPerRequestSummary, ServiceUnitCost, UnitCost};
+        let week = vitals_core::period::DayRange::single(
+            chrono::NaiveDate::from_ymd_opt(2024, 9, 29).unwrap(),
+        );
+        let service = |name: &str, cost: f64, requests: f64| ServiceUnitCost {
+            service: name.into(),
+            currency: "USD".into(),
+            source: None,
+            current: UnitCost::new(cost, requests),
+            previous: UnitCost::default(),
+            per_1k_change: None,
+            requests_change: None,
+        };
+        let m = Metrics::new().unwrap();
+        m.set_cost_per_request(&CostPerRequestSummary {
+            analyzer: "unit".into(),
+            tag_key: "service".into(),
+            cost_column: "effective_cost".into(),
+            period: week,
+            previous_period: week,
+            services: vec![service("api", 57.12, 6720.0), service("batch", 3.0, 0.0)],
+            days: Vec::new(),
+            unattributed: Vec::new(),
+        });
+        let text = String::from_utf8(m.encode().to_vec()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("vitals_cost_per_request{"))
+            .unwrap();
+        assert!(line.contains("currency=\"USD\"") && line.contains("service=\"api\""));
+        let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!((value - 57.12 / 6720.0).abs() < 1e-15, "{line}");
+        assert!(!text.contains("service=\"batch\""), "no requests, no ratio");
+    }
+
+    #[test]
     fn names_follow_prometheus_conventions() {
         let m = Metrics::new().unwrap();
         // Vec families are exported once they have a series: give each one.
@@ -855,6 +914,9 @@ mod tests {
             .with_label_values(&["api", "p95"])
             .set(0);
         m.slo_compliant.with_label_values(&["api", "p95"]).set(1);
+        m.cost_per_request
+            .with_label_values(&["api", "USD"])
+            .set(0.0085);
         m.savings_monthly
             .with_label_values(&["AWS", "idle_resource"])
             .set(3.65);

@@ -68,6 +68,7 @@ pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
             Summary::Latency(l) => latency(&mut out, l),
             Summary::Slo(slo) => slo_text(&mut out, slo),
             Summary::Savings(c) => coverage(&mut out, c),
+            Summary::CostPerRequest(c) => cost_per_request(&mut out, c),
         }
     }
     out.push_str(&savings_totals(findings));
@@ -133,6 +134,45 @@ fn coverage(out: &mut String, c: &SavingsCoverage) {
         if !ids.is_empty() {
             let _ = writeln!(out, "  {what}: {}", ids.join(", "));
         }
+    }
+}
+
+fn cost_per_request(out: &mut String, c: &vitals_core::summary::CostPerRequestSummary) {
+    let _ = writeln!(
+        out,
+        "cost per request `{}` ({}, by tag `{}`), {}:",
+        c.analyzer, c.cost_column, c.tag_key, c.period
+    );
+    for s in &c.services {
+        let per_1k = |u: &vitals_core::summary::UnitCost| {
+            u.per_1k_requests
+                .map_or_else(|| "–".to_string(), |v| format!("{v:.4}"))
+        };
+        let _ = writeln!(
+            out,
+            "  {}: {:.2} {} for {:.0} requests = {} per 1,000 (previous {}){}",
+            s.service,
+            s.current.cost,
+            s.currency,
+            s.current.requests,
+            per_1k(&s.current),
+            per_1k(&s.previous),
+            s.per_1k_change
+                .map(|r| format!(", {:+.1}%", r * 100.0))
+                .unwrap_or_default()
+        );
+    }
+    for u in &c.unattributed {
+        let _ = writeln!(
+            out,
+            "  without `{}`: {:.2} {}{}",
+            c.tag_key,
+            u.cost,
+            u.currency,
+            u.share
+                .map(|s| format!(" ({:.1}% of the period's cost)", s * 100.0))
+                .unwrap_or_default()
+        );
     }
 }
 

@@ -13,6 +13,7 @@ mod aws_cur;
 mod aws_savings;
 mod bad_input;
 mod cost_oracle;
+mod cost_per_request;
 mod daemon;
 mod dashboards;
 mod email;

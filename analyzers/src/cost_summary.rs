@@ -150,6 +150,30 @@ pub(crate) fn tag_value_expr(tag_key: &str) -> Expr {
         .otherwise(value)
 }
 
+/// `rows` with a `tag` column: the value of `tag_key` in each row's
+/// `tags`, parsed once per distinct text (a first pass over the `tags`
+/// column alone) and joined back by text (see [`daily_frame`]).
+pub(crate) fn with_tag_column(rows: LazyFrame, tag_key: &str) -> PolarsResult<LazyFrame> {
+    let tag_of_text = collect_streaming(
+        rows.clone()
+            .select([col("tags")])
+            .unique(None, UniqueKeepStrategy::Any)
+            .with_column(tag_value_expr(tag_key).alias("tag")),
+    )?;
+    // Null tags match nothing (nulls never join), so their value is null.
+    // The small table of texts is the build side from the start, so the
+    // streaming join does not first sample both inputs to pick one.
+    Ok(rows.join(
+        tag_of_text.lazy(),
+        [col("tags")],
+        [col("tags")],
+        JoinArgs {
+            build_side: Some(JoinBuildSide::ForceRight),
+            ..JoinArgs::new(JoinType::Left)
+        },
+    ))
+}
+
 /// The pipeline over the store: its rows in `range`, summed per day,
 /// provider, sub-account, service, currency, tag value, charge and pricing
 /// category. The tag value is taken out of the JSON `tags` before grouping,
@@ -170,28 +194,10 @@ fn daily_frame(frame: LazyFrame, range: DayRange, tag_key: &str) -> PolarsResult
         Dataset::Cost.time_column(),
         range,
     ));
-    let tag_of_text = collect_streaming(
-        rows.clone()
-            .select([col("tags")])
-            .unique(None, UniqueKeepStrategy::Any)
-            .with_column(tag_value_expr(tag_key).alias("tag")),
-    )?;
     let mut keys = vec![col("day")];
     keys.extend(DAILY_KEYS.map(col));
-    let plan = rows
+    let plan = with_tag_column(rows, tag_key)?
         .with_column(ts.dt().date().alias("day"))
-        // Null tags match nothing (nulls never join), so their value is null.
-        // The small table of texts is the build side from the start, so the
-        // streaming join does not first sample both inputs to pick one.
-        .join(
-            tag_of_text.lazy(),
-            [col("tags")],
-            [col("tags")],
-            JoinArgs {
-                build_side: Some(JoinBuildSide::ForceRight),
-                ..JoinArgs::new(JoinType::Left)
-            },
-        )
         .group_by(keys)
         .agg([
             exact_sum(col("billed_cost")).alias("billed"),

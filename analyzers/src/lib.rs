@@ -4,6 +4,7 @@
 mod analyzer;
 pub mod changepoint;
 pub mod cost_anomaly;
+mod cost_per_request;
 mod cost_summary;
 mod error;
 mod fleet;

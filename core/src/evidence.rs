@@ -131,6 +131,30 @@ impl Evidence for P95RegressionEvidence {
     const KIND: &'static str = "p95_regression";
 }
 
+/// `cost_per_request`: a service's cost per request rose more than its
+/// traffic explains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostPerRequestEvidence {
+    pub currency: String,
+    pub source: String,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub cost: f64,
+    pub requests: f64,
+    pub per_1k_requests: f64,
+    pub previous_cost: f64,
+    pub previous_requests: f64,
+    pub previous_per_1k_requests: f64,
+    /// `per_1k_requests / previous_per_1k_requests`.
+    pub ratio: f64,
+    /// `requests / previous_requests`.
+    pub requests_ratio: f64,
+}
+
+impl Evidence for CostPerRequestEvidence {
+    const KIND: &'static str = "cost_per_request";
+}
+
 /// `slo`: an objective missed over the period, or an error budget burning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]

@@ -18,6 +18,80 @@ pub enum Summary {
     Latency(Box<LatencySummary>),
     Slo(Box<SloSummary>),
     Savings(Box<SavingsCoverage>),
+    CostPerRequest(Box<CostPerRequestSummary>),
+}
+
+/// `cost_per_request`: what each service costs per request, joining the
+/// cost rows its tag names with the requests the latency dataset counts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostPerRequestSummary {
+    pub analyzer: String,
+    /// The tag (or label) naming a cost row's service.
+    pub tag_key: String,
+    /// The cost column summed (`effective_cost`: amortized, after
+    /// discounts, which is what a request really costs).
+    pub cost_column: String,
+    pub period: DayRange,
+    pub previous_period: DayRange,
+    /// Per service and currency over the period, against the previous one;
+    /// costliest first.
+    pub services: Vec<ServiceUnitCost>,
+    /// Per service, currency and day of the period.
+    pub days: Vec<ServiceDayCost>,
+    /// Per currency: cost no service tag names, and its share of the
+    /// period's cost.
+    pub unattributed: Vec<UnattributedCost>,
+}
+
+/// Cost, requests and their ratio.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct UnitCost {
+    pub cost: f64,
+    pub requests: f64,
+    /// `cost / requests × 1000`; `None` without requests.
+    pub per_1k_requests: Option<f64>,
+}
+
+impl UnitCost {
+    pub fn new(cost: f64, requests: f64) -> UnitCost {
+        UnitCost {
+            cost,
+            requests,
+            per_1k_requests: (requests > 0.0).then(|| cost / requests * 1000.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceUnitCost {
+    /// The latency dataset's service name (the tag value, mapped).
+    pub service: String,
+    pub currency: String,
+    /// The latency source whose requests are counted (`None`: no requests).
+    pub source: Option<String>,
+    pub current: UnitCost,
+    pub previous: UnitCost,
+    /// Relative change of the cost per 1,000 requests; `None` without both.
+    pub per_1k_change: Option<f64>,
+    /// Relative change of the requests; `None` without previous requests.
+    pub requests_change: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceDayCost {
+    pub service: String,
+    pub currency: String,
+    pub day: NaiveDate,
+    #[serde(flatten)]
+    pub unit: UnitCost,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnattributedCost {
+    pub currency: String,
+    pub cost: f64,
+    /// Of the period's cost in the currency; `None` if that is zero.
+    pub share: Option<f64>,
 }
 
 /// What a savings analyzer could and could not judge: resources without

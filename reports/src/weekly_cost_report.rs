@@ -174,6 +174,10 @@ impl Report for WeeklyCostReport {
                         })
                         .collect(),
                     savings: savings::json(input.findings, input.summaries),
+                    cost_per_request: input.summaries.iter().find_map(|s| match s {
+                        Summary::CostPerRequest(c) => Some(c.as_ref()),
+                        _ => None,
+                    }),
                 };
                 serde_json::to_string_pretty(&doc)
                     .map(|s| s + "\n")
@@ -309,9 +313,107 @@ impl WeeklyCostReport {
                     max,
                 )
             }),
+            unit_costs: unit_costs(input, max),
             owner: input.owner.map(str::to_string),
         }
     }
+}
+
+/// An owner's digest: the services its findings are about (`None`: every
+/// service, the full report).
+fn owned_services<'a>(input: &ReportInput<'a>) -> Option<BTreeSet<&'a str>> {
+    input.owner.map(|_| {
+        input
+            .findings
+            .iter()
+            .filter_map(|f| f.service.as_deref())
+            .collect()
+    })
+}
+
+/// The `cost_per_request` table: per service and currency, the week's cost
+/// per 1,000 requests against the week before (an owner's digest: the
+/// services its findings are about); `None` without the analyzer.
+fn unit_costs(input: &ReportInput<'_>, max: usize) -> Option<UnitCosts> {
+    let c = input.summaries.iter().find_map(|s| match s {
+        Summary::CostPerRequest(c) => Some(c.as_ref()),
+        _ => None,
+    })?;
+    let owned = owned_services(input);
+    let per_1k = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.4}"));
+    let pct = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |r| format!("{:+.1}%", r * 100.0));
+    // Services with requests first (what the table is for), each group
+    // costliest first as the summary orders them.
+    let mut services: Vec<_> = c
+        .services
+        .iter()
+        .filter(|s| {
+            owned
+                .as_ref()
+                .is_none_or(|o| o.contains(s.service.as_str()))
+        })
+        .collect();
+    services.sort_by_key(|s| s.current.per_1k_requests.is_none());
+    let rows = services
+        .iter()
+        .take(max)
+        .map(|s| UnitCostRow {
+            service: s.service.clone(),
+            currency: s.currency.clone(),
+            cost: format!("{:.2}", s.current.cost),
+            requests: format!("{:.0}", s.current.requests),
+            per_1k: s
+                .current
+                .per_1k_requests
+                .map_or_else(|| "–".to_string(), |v| format!("{v:.4} {}", s.currency)),
+            previous_per_1k: per_1k(s.previous.per_1k_requests),
+            change: pct(s.per_1k_change),
+            requests_change: pct(s.requests_change),
+        })
+        .collect();
+    Some(UnitCosts {
+        tag_key: c.tag_key.clone(),
+        table: Table {
+            rows,
+            more: services.len().saturating_sub(max),
+        },
+        unattributed: if input.owner.is_some() {
+            Vec::new()
+        } else {
+            c.unattributed
+                .iter()
+                .map(|u| Untagged {
+                    currency: u.currency.clone(),
+                    billed: format!("{:.2}", u.cost),
+                    total: String::new(),
+                    share: u
+                        .share
+                        .map_or_else(|| "–".to_string(), |r| format!("{:.1}%", r * 100.0)),
+                })
+                .collect()
+        },
+    })
+}
+
+/// The cost-per-request section, formatted.
+#[derive(Serialize)]
+struct UnitCosts {
+    tag_key: String,
+    table: Table<UnitCostRow>,
+    /// Cost no service tag names: `billed` holds the amount.
+    unattributed: Vec<Untagged>,
+}
+
+#[derive(Serialize)]
+struct UnitCostRow {
+    service: String,
+    currency: String,
+    cost: String,
+    requests: String,
+    per_1k: String,
+    previous_per_1k: String,
+    change: String,
+    requests_change: String,
 }
 
 /// The latency summary of the configured `latency_analyzer`, else the only
@@ -342,14 +444,7 @@ fn latency_table(
     slo: Option<&SloSummary>,
     max: usize,
 ) -> Table<ServiceLatency> {
-    // An owner's digest: the services its findings are about.
-    let owned: Option<BTreeSet<&str>> = input.owner.map(|_| {
-        input
-            .findings
-            .iter()
-            .filter_map(|f| f.service.as_deref())
-            .collect()
-    });
+    let owned = owned_services(input);
     let mut services: Vec<&LatencyStats> = l
         .period_stats
         .iter()
@@ -556,6 +651,9 @@ struct JsonReport<'a> {
     /// The savings analyzers' findings and totals; absent without them.
     #[serde(skip_serializing_if = "Option::is_none")]
     savings: Option<savings::SavingsJson<'a>>,
+    /// The `cost_per_request` summary; absent without the analyzer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost_per_request: Option<&'a vitals_core::summary::CostPerRequestSummary>,
 }
 
 #[derive(Serialize)]
@@ -584,6 +682,8 @@ struct View {
     latency: Option<Table<ServiceLatency>>,
     /// `None` without savings analyzers.
     savings: Option<savings::SavingsView>,
+    /// `None` without a `cost_per_request` analyzer.
+    unit_costs: Option<UnitCosts>,
     /// An owner's digest: only their findings (savings, and the services
     /// their findings are about), no company-wide cost.
     owner: Option<String>,
