@@ -972,6 +972,7 @@ mod tests {
             first_seen: chrono::DateTime::UNIX_EPOCH,
             last_seen: chrono::DateTime::UNIX_EPOCH,
             owner: None,
+            slo_safety: None,
             status: FindingStatus::Open,
         };
         let findings = [

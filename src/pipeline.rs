@@ -162,11 +162,12 @@ pub async fn analyze(
         let ctx = AnalysisContext::new(&app.store, period, Utc::now())
             .with_owner_tag(&app.config.findings.owner_tag);
         let mut out = Analysis::default();
-        let selected = app
+        let selected: Vec<_> = app
             .analyzers
             .iter()
-            .filter(|a| only.is_none_or(|d| a.datasets().first() == Some(&d)));
-        for analyzer in selected {
+            .filter(|a| only.is_none_or(|d| a.datasets().first() == Some(&d)))
+            .collect();
+        for analyzer in &selected {
             metrics.analyzer_started(analyzer.name());
             match analyzer.analyze(&ctx) {
                 Ok(mut o) => {
@@ -182,6 +183,13 @@ pub async fn analyze(
                     tracing::error!(analyzer = analyzer.name(), "analysis failed: {e}");
                     out.failures.push((analyzer.name().to_string(), e.into()));
                 }
+            }
+        }
+        // Judgements of what the others found (`slo_safe_savings`), by
+        // those that succeeded.
+        for analyzer in &selected {
+            if out.ran.iter().any(|(n, _)| n == analyzer.name()) {
+                analyzer.refine(&mut out.findings, &out.summaries);
             }
         }
         out

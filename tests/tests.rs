@@ -28,4 +28,5 @@ mod prometheus_native;
 mod report;
 mod request_log;
 mod sinks;
+mod slo_safe;
 mod streaming;

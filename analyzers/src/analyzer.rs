@@ -72,4 +72,9 @@ pub trait Analyzer: Send + Sync + fmt::Debug {
     fn datasets(&self) -> &'static [Dataset];
 
     fn analyze(&self, ctx: &AnalysisContext<'_>) -> Result<AnalysisOutput, AnalyzeError>;
+
+    /// Runs once every analyzer of the run has, over all they produced:
+    /// an analyzer that judges other analyzers' findings
+    /// (`slo_safe_savings`) annotates them here. Default: nothing.
+    fn refine(&self, _findings: &mut [Finding], _summaries: &[Summary]) {}
 }

@@ -409,6 +409,7 @@ impl CostAnomaly {
             first_seen: at(first.day),
             last_seen: at(last.day),
             owner: None,
+            slo_safety: None,
             status: FindingStatus::Open,
         }
     }

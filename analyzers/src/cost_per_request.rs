@@ -411,6 +411,7 @@ impl CostPerRequest {
             currency: Some(s.currency.clone()),
             first_seen: ctx.now,
             last_seen: ctx.now,
+            slo_safety: None,
             status: FindingStatus::Open,
         })
     }

@@ -811,6 +811,7 @@ impl Run<'_> {
             first_seen: self.ctx.now,
             last_seen: self.ctx.now,
             owner: r.tags.get(self.ctx.owner_tag).cloned(),
+            slo_safety: None,
             status: FindingStatus::Open,
         };
         self.findings.push(finding);

@@ -16,6 +16,7 @@ pub mod rightsizing;
 #[cfg(test)]
 mod savings_tests;
 pub mod slo;
+mod slo_safe_savings;
 mod spot_candidate;
 /// Seeded noise for synthetic evaluation series (tests, benchmarks).
 #[doc(hidden)]

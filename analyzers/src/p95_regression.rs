@@ -269,6 +269,7 @@ impl P95Regression {
             first_seen: now,
             last_seen: now,
             owner: None,
+            slo_safety: None,
             status: FindingStatus::Open,
         }
     }

@@ -8,7 +8,7 @@ use vitals_core::config::{
 use crate::analyzer::Analyzer;
 use crate::{
     cost_anomaly, cost_per_request, cost_summary, idle_resource, latency_summary, p95_regression,
-    rightsizing, slo, spot_candidate,
+    rightsizing, slo, slo_safe_savings, spot_candidate,
 };
 
 const REGISTRY: &[(&str, Build<Box<dyn Analyzer>>)] = &[
@@ -18,6 +18,7 @@ const REGISTRY: &[(&str, Build<Box<dyn Analyzer>>)] = &[
     ("latency_summary", latency_summary::build),
     ("p95_regression", p95_regression::build),
     ("slo", slo::build),
+    ("slo_safe_savings", slo_safe_savings::build),
     ("idle_resource", idle_resource::build),
     ("rightsizing", rightsizing::build),
     ("spot_candidate", spot_candidate::build),

@@ -533,6 +533,7 @@ impl Rightsizing {
             first_seen: ctx.now,
             last_seen: ctx.now,
             owner: first.tags.get(ctx.owner_tag).cloned(),
+            slo_safety: None,
             status: FindingStatus::Open,
         }
     }

@@ -281,6 +281,7 @@ impl Slo {
             first_seen: now,
             last_seen: now,
             owner: None,
+            slo_safety: None,
             status: FindingStatus::Open,
         }
     }

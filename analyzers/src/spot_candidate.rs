@@ -251,6 +251,7 @@ impl Analyzer for SpotCandidate {
                 first_seen: ctx.now,
                 last_seen: ctx.now,
                 owner: r.tags.get(ctx.owner_tag).cloned(),
+                slo_safety: None,
                 status: FindingStatus::Open,
             });
         }

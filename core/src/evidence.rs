@@ -421,6 +421,7 @@ mod tests {
             first_seen: DateTime::UNIX_EPOCH,
             last_seen: DateTime::UNIX_EPOCH,
             owner: None,
+            slo_safety: None,
             status: FindingStatus::Open,
         }
     }

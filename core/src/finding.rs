@@ -47,6 +47,11 @@ pub struct Finding {
     /// are sent per owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// For a saving that changes what serves a service (right-sizing,
+    /// spot): whether that service's latency objectives leave room for it
+    /// (`slo_safe_savings`). `None`: not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_safety: Option<crate::savings::SloSafety>,
     pub resource_id: Option<String>,
     pub title: String,
     pub evidence: serde_json::Value,

@@ -440,6 +440,7 @@ mod tests {
             first_seen: at(0),
             last_seen: at(0),
             owner: None,
+            slo_safety: None,
             status: FindingStatus::Open,
         }
     }

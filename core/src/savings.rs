@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::evidence::RightsizingEvidence;
+use crate::evidence::{Evidence, RightsizingEvidence};
 use crate::finding::Finding;
 
 /// The resources a finding's saving is about: its own, and a group's
@@ -50,6 +50,61 @@ pub fn counted_savings(findings: &[Finding]) -> Vec<&Finding> {
         counted.push(f);
     }
     counted
+}
+
+/// Whether a saving is safe for the latency objectives of the service its
+/// resource serves (`slo_safe_savings`), and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SloSafety {
+    pub safe: bool,
+    /// The service judged (the latency dataset's name).
+    pub service: String,
+    /// Why it is not safe, one line per objective breached or near; empty
+    /// when safe.
+    pub reasons: Vec<String>,
+    /// The service's objectives over the period, as the `slo` analyzer
+    /// judged them.
+    pub objectives: Vec<ObjectiveCheck>,
+}
+
+/// One objective of one latency source over the period.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ObjectiveCheck {
+    pub source: String,
+    /// `p95`, `apdex` or `error_rate`.
+    pub objective: String,
+    pub target: f64,
+    pub actual: Option<f64>,
+    pub compliant: Option<bool>,
+}
+
+/// How a saving stands against the latency objectives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Safety {
+    /// Judged safe, or a resource that serves nothing (an idle one).
+    Safe,
+    Unsafe,
+    /// A right-sizing or spot saving no latency evidence was found for.
+    NotJudged,
+}
+
+impl Safety {
+    pub fn of(f: &Finding) -> Safety {
+        match &f.slo_safety {
+            Some(s) if s.safe => Safety::Safe,
+            Some(_) => Safety::Unsafe,
+            None if f.kind == crate::evidence::IdleResourceEvidence::KIND => Safety::Safe,
+            None => Safety::NotJudged,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Safety::Safe => "safe",
+            Safety::Unsafe => "unsafe",
+            Safety::NotJudged => "not_judged",
+        }
+    }
 }
 
 /// One line of a savings total.
@@ -122,6 +177,7 @@ mod tests {
             first_seen: DateTime::UNIX_EPOCH,
             last_seen: DateTime::UNIX_EPOCH,
             owner: None,
+            slo_safety: None,
             status: FindingStatus::Open,
         }
     }

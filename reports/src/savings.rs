@@ -14,7 +14,7 @@ use vitals_core::evidence::{
     SizingVerdict, SpotCandidateEvidence,
 };
 use vitals_core::finding::Finding;
-use vitals_core::savings::{SavingsLine, counted_savings, savings_by};
+use vitals_core::savings::{Safety, SavingsLine, counted_savings, savings_by};
 use vitals_core::summary::{SavingsCoverage, Summary};
 
 /// Savings are stated to the cent whatever the report's money decimals.
@@ -34,6 +34,9 @@ pub(crate) struct SavingsView {
     pub by_account: Vec<TotalLine>,
     /// The grand total per currency.
     pub totals: Vec<TotalLine>,
+    /// The totals split by safety for the latency objectives (safe, not
+    /// safe, not judged); empty without `slo_safe_savings`.
+    pub by_safety: Vec<TotalLine>,
     pub top: Vec<SavingRow>,
     pub more: usize,
     /// Under-provisioned instances: a cost, not a saving.
@@ -68,6 +71,8 @@ pub(crate) struct SavingRow {
     /// Left out of the totals: another finding covers the resource with a
     /// larger saving.
     pub counted: bool,
+    /// `slo_safe_savings` found it not safe: why.
+    pub not_safe: String,
 }
 
 /// The findings of the section's kinds, and the coverage summaries.
@@ -112,6 +117,10 @@ pub(crate) struct SavingsJson<'a> {
     pub by_kind: Vec<SavingsLine>,
     pub by_account: Vec<SavingsLine>,
     pub totals: Vec<SavingsLine>,
+    /// Counted savings by `safe`, `unsafe` and `not_judged` for the
+    /// latency objectives; absent without `slo_safe_savings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_safety: Option<Vec<SavingsLine>>,
     /// Every savings finding, largest saving first, with its evidence.
     pub findings: Vec<&'a Finding>,
     /// The ids of the findings the totals count.
@@ -132,6 +141,8 @@ pub(crate) fn json<'a>(all: &'a [Finding], summaries: &'a [Summary]) -> Option<S
         by_kind: savings_by(&owned, |f| Some(f.kind.clone())),
         by_account: savings_by(&owned, |f| f.account_id.clone()),
         totals: savings_by(&owned, |_| None),
+        by_safety: judged(&owned)
+            .then(|| savings_by(&owned, |f| Some(Safety::of(f).as_str().to_string()))),
         counted: found
             .iter()
             .filter(|f| counted.contains_key(&f.finding_id))
@@ -220,6 +231,13 @@ pub(crate) fn view(all: &[Finding], summaries: &[Summary], max_rows: usize) -> O
             l.key.clone().unwrap_or_else(|| "(no account)".into())
         }),
         totals: total(savings_by(&found, |_| None), &|_| "Total".to_string()),
+        by_safety: if judged(&found) {
+            let mut lines = savings_by(&found, |f| Some(Safety::of(f).as_str().to_string()));
+            lines.sort_by_key(|l| safety_order(l.key.as_deref()));
+            total(lines, &|l| safety_label(l.key.as_deref()).to_string())
+        } else {
+            Vec::new()
+        },
         more: savings.len().saturating_sub(max_rows),
         top: savings
             .iter()
@@ -229,6 +247,26 @@ pub(crate) fn view(all: &[Finding], summaries: &[Summary], max_rows: usize) -> O
         increases: increases.iter().map(|f| row(f, false)).collect(),
         not_judged,
     })
+}
+
+/// True if `slo_safe_savings` judged any of `found`.
+fn judged(found: &[Finding]) -> bool {
+    found.iter().any(|f| f.slo_safety.is_some())
+}
+
+fn safety_order(key: Option<&str>) -> usize {
+    ["safe", "unsafe", "not_judged"]
+        .iter()
+        .position(|k| Some(*k) == key)
+        .unwrap_or(3)
+}
+
+fn safety_label(key: Option<&str>) -> &'static str {
+    match key {
+        Some("safe") => "Safe for the SLOs",
+        Some("unsafe") => "Not safe (SLO at risk)",
+        _ => "Not judged (no latency data)",
+    }
 }
 
 fn kind_label(kind: &str) -> &'static str {
@@ -276,6 +314,17 @@ fn basis(s: &Saving) -> String {
 }
 
 fn row(f: &Finding, counted: bool) -> SavingRow {
+    let not_safe = match &f.slo_safety {
+        Some(s) if !s.safe => format!("not safe for {}: {}", s.service, s.reasons.join("; ")),
+        _ => String::new(),
+    };
+    SavingRow {
+        not_safe,
+        ..plain_row(f, counted)
+    }
+}
+
+fn plain_row(f: &Finding, counted: bool) -> SavingRow {
     let resource = f.resource_id.clone().unwrap_or_default();
     let (kind, finding, change, saving, region) =
         if let Some(e) = f.evidence_as::<IdleResourceEvidence>() {
@@ -352,6 +401,7 @@ fn row(f: &Finding, counted: bool) -> SavingRow {
                 monthly: f.monthly_savings.map(amount).unwrap_or_default(),
                 currency: f.currency.clone().unwrap_or_default(),
                 counted,
+                not_safe: String::new(),
             };
         };
     SavingRow {
@@ -369,6 +419,7 @@ fn row(f: &Finding, counted: bool) -> SavingRow {
         },
         currency: saving.currency,
         counted,
+        not_safe: String::new(),
     }
 }
 

@@ -1102,6 +1102,7 @@ mod tests {
             account_id: Some("111122223333".into()),
             service: Some("<b>EC2</b>".into()),
             owner: None,
+            slo_safety: None,
             resource_id: None,
             title: "t".into(),
             evidence: vitals_core::finding::Finding::evidence_json(&CostAnomalyEvidence {

@@ -271,6 +271,7 @@ mod tests {
             first_seen: now,
             last_seen: now,
             owner: Some("platform".into()),
+            slo_safety: None,
             status: FindingStatus::Open,
         };
         let s = sink();

@@ -599,6 +599,7 @@ mod tests {
             first_seen: Utc::now(),
             last_seen: Utc::now(),
             owner: None,
+            slo_safety: None,
             status: FindingStatus::Open,
         };
         let report = ReportMessage {

@@ -577,6 +577,7 @@ mod tests {
             account_id: None,
             service: service.map(Into::into),
             owner: owner.map(Into::into),
+            slo_safety: None,
             resource_id: None,
             title: "t".into(),
             evidence: serde_json::Value::Null,
