@@ -360,6 +360,13 @@ async fn refresh_cost_metrics(app: &Arc<App>, metrics: &Metrics, ran: &mut pipel
     if let Some(c) = unit_cost {
         metrics.set_cost_per_request(c);
     }
+    let commitments = week_analysis.summaries.iter().find_map(|s| match s {
+        Summary::Commitment(c) => Some(c.as_ref()),
+        _ => None,
+    });
+    if let Some(c) = commitments {
+        metrics.set_commitments(c);
+    }
     metrics.set_findings(
         &pipeline::kinds_about(app, Dataset::Cost),
         &week_analysis.findings,

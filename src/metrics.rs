@@ -52,6 +52,8 @@ pub const LATENCY_REGRESSIONS: &str = "vitals_latency_regressions_open";
 pub const SLO_COMPLIANT: &str = "vitals_slo_compliant";
 pub const SAVINGS_MONTHLY: &str = "vitals_savings_monthly";
 pub const COST_PER_REQUEST: &str = "vitals_cost_per_request";
+pub const COMMITMENT_COVERAGE: &str = "vitals_commitment_coverage_ratio";
+pub const COMMITMENT_RECOMMENDED_HOURLY: &str = "vitals_commitment_recommended_hourly";
 pub const FINDINGS_OPEN: &str = "vitals_findings_open";
 pub const NOTIFICATIONS_SENT: &str = "vitals_notifications_sent_total";
 pub const NOTIFICATIONS_FAILED: &str = "vitals_notifications_failed_total";
@@ -90,6 +92,8 @@ pub const ALL: &[&str] = &[
     SLO_COMPLIANT,
     SAVINGS_MONTHLY,
     COST_PER_REQUEST,
+    COMMITMENT_COVERAGE,
+    COMMITMENT_RECOMMENDED_HOURLY,
     FINDINGS_OPEN,
     NOTIFICATIONS_SENT,
     NOTIFICATIONS_FAILED,
@@ -142,6 +146,8 @@ pub struct Metrics {
     slo_compliant: IntGaugeVec,
     savings_monthly: GaugeVec,
     cost_per_request: GaugeVec,
+    commitment_coverage: GaugeVec,
+    commitment_recommended_hourly: GaugeVec,
     findings_open: IntGaugeVec,
     /// Per finding kind, per severity, the latest analysis' count: each
     /// refresh replaces the kinds of the analyzers it ran.
@@ -344,6 +350,16 @@ impl Metrics {
                 COST_PER_REQUEST,
                 "Effective cost per request of each service over the latest complete week (the cost its tag names over the requests the latency dataset counts), in the billing currency.",
                 &["service", "currency"],
+            )?,
+            commitment_coverage: gauge(
+                COMMITMENT_COVERAGE,
+                "Share (0..1) of the eligible compute usage over the commitment analyzer's lookback that commitments covered, at on-demand value.",
+                &["provider", "currency"],
+            )?,
+            commitment_recommended_hourly: gauge(
+                COMMITMENT_RECOMMENDED_HOURLY,
+                "The hourly commitment (in the billing currency) that would have saved most over the lookback, on top of those held; 0 when none saves.",
+                &["provider", "currency"],
             )?,
             findings_open,
             findings_by_kind: Arc::new(Mutex::new(Default::default())),
@@ -741,6 +757,26 @@ impl Metrics {
         self.changed();
     }
 
+    /// Sets the commitment gauges from the week's `commitment` summary.
+    pub fn set_commitments(&self, summary: &vitals_core::summary::CommitmentSummary) {
+        self.commitment_coverage.reset();
+        self.commitment_recommended_hourly.reset();
+        for v in &summary.providers {
+            let labels = [v.provider.as_str(), v.currency.as_str()];
+            if let Some(c) = v.coverage {
+                self.commitment_coverage.with_label_values(&labels).set(c);
+            }
+            self.commitment_recommended_hourly
+                .with_label_values(&labels)
+                .set(
+                    v.recommendation
+                        .as_ref()
+                        .map_or(0.0, |r| r.hourly_commitment),
+                );
+        }
+        self.changed();
+    }
+
     /// The text exposition format, encoded again only if something changed
     /// since the last call.
     pub fn encode(&self) -> Bytes {
@@ -917,6 +953,9 @@ mod tests {
         m.cost_per_request
             .with_label_values(&["api", "USD"])
             .set(0.0085);
+        for g in [&m.commitment_coverage, &m.commitment_recommended_hourly] {
+            g.with_label_values(&["AWS", "USD"]).set(0.5);
+        }
         m.savings_monthly
             .with_label_values(&["AWS", "idle_resource"])
             .set(3.65);

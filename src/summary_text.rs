@@ -69,6 +69,7 @@ pub fn render(summaries: &[Summary], findings: &[Finding]) -> String {
             Summary::Slo(slo) => slo_text(&mut out, slo),
             Summary::Savings(c) => coverage(&mut out, c),
             Summary::CostPerRequest(c) => cost_per_request(&mut out, c),
+            Summary::Commitment(c) => commitments(&mut out, c),
         }
     }
     out.push_str(&savings_totals(findings));
@@ -133,6 +134,34 @@ fn coverage(out: &mut String, c: &SavingsCoverage) {
     for (what, ids) in lists {
         if !ids.is_empty() {
             let _ = writeln!(out, "  {what}: {}", ids.join(", "));
+        }
+    }
+}
+
+fn commitments(out: &mut String, c: &vitals_core::summary::CommitmentSummary) {
+    let _ = writeln!(out, "commitments `{}`, {}:", c.analyzer, c.lookback);
+    for v in &c.providers {
+        let _ = writeln!(
+            out,
+            "  {} ({}): on-demand {:.2}, covered {:.2}, coverage {}",
+            v.provider,
+            v.currency,
+            v.on_demand,
+            v.covered,
+            v.coverage
+                .map_or_else(|| "–".to_string(), |r| format!("{:.1}%", r * 100.0))
+        );
+        if let Some(r) = &v.recommendation {
+            let _ = writeln!(
+                out,
+                "    commit {:.4}/hour ({} year, {:.0}% off): saves {:.2}/month, {:.1}% utilized, break-even {:.1} months",
+                r.hourly_commitment,
+                r.term_years,
+                r.discount * 100.0,
+                r.monthly_saving,
+                r.utilization * 100.0,
+                r.break_even_months
+            );
         }
     }
 }

@@ -12,6 +12,7 @@ mod aws_cost_explorer;
 mod aws_cur;
 mod aws_savings;
 mod bad_input;
+mod commitment;
 mod cost_oracle;
 mod cost_per_request;
 mod daemon;

@@ -3,6 +3,7 @@
 
 mod analyzer;
 pub mod changepoint;
+mod commitment;
 pub mod cost_anomaly;
 mod cost_per_request;
 mod cost_summary;

@@ -7,14 +7,15 @@ use vitals_core::config::{
 
 use crate::analyzer::Analyzer;
 use crate::{
-    cost_anomaly, cost_per_request, cost_summary, idle_resource, latency_summary, p95_regression,
-    rightsizing, slo, slo_safe_savings, spot_candidate,
+    commitment, cost_anomaly, cost_per_request, cost_summary, idle_resource, latency_summary,
+    p95_regression, rightsizing, slo, slo_safe_savings, spot_candidate,
 };
 
 const REGISTRY: &[(&str, Build<Box<dyn Analyzer>>)] = &[
     ("cost_summary", cost_summary::build),
     ("cost_anomaly", cost_anomaly::build),
     ("cost_per_request", cost_per_request::build),
+    ("commitment", commitment::build),
     ("latency_summary", latency_summary::build),
     ("p95_regression", p95_regression::build),
     ("slo", slo::build),

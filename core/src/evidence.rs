@@ -155,6 +155,21 @@ impl Evidence for CostPerRequestEvidence {
     const KIND: &'static str = "cost_per_request";
 }
 
+/// `commitment`: a commitment that would have saved over the lookback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitmentEvidence {
+    pub provider: String,
+    pub currency: String,
+    pub lookback_start: NaiveDate,
+    pub lookback_end: NaiveDate,
+    pub coverage: Option<f64>,
+    pub recommendation: crate::summary::CommitmentRecommendation,
+}
+
+impl Evidence for CommitmentEvidence {
+    const KIND: &'static str = "commitment";
+}
+
 /// `slo`: an objective missed over the period, or an error budget burning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]

@@ -19,6 +19,57 @@ pub enum Summary {
     Slo(Box<SloSummary>),
     Savings(Box<SavingsCoverage>),
     CostPerRequest(Box<CostPerRequestSummary>),
+    Commitment(Box<CommitmentSummary>),
+}
+
+/// `commitment`: how much of the eligible compute spend commitments cover,
+/// and the commitment that would have saved most over the lookback.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommitmentSummary {
+    pub analyzer: String,
+    pub lookback: DayRange,
+    /// Per provider and currency.
+    pub providers: Vec<CommitmentView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommitmentView {
+    pub provider: String,
+    pub currency: String,
+    /// Hours in the lookback (every one counts, spend or not).
+    pub hours: usize,
+    /// Eligible usage at on-demand rates, summed over the lookback.
+    pub on_demand: f64,
+    /// Eligible usage commitments covered, at its on-demand (list) value.
+    pub covered: f64,
+    /// `covered / (covered + on_demand)`; `None` without eligible usage.
+    pub coverage: Option<f64>,
+    /// Hourly on-demand spend: the least, mean and largest hour.
+    pub hourly_min: f64,
+    pub hourly_mean: f64,
+    pub hourly_max: f64,
+    /// `None` without a discount for the provider or without a saving.
+    pub recommendation: Option<CommitmentRecommendation>,
+}
+
+/// A commitment on top of those held, as Cost Explorer states one.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CommitmentRecommendation {
+    /// The commitment's discount off on-demand (0.28: 28 %).
+    pub discount: f64,
+    pub term_years: u32,
+    /// The on-demand spend per hour it covers.
+    pub covered_hourly: f64,
+    /// What it costs per hour: `covered_hourly × (1 − discount)`.
+    pub hourly_commitment: f64,
+    /// Net saving over the lookback, and per month (730 hours).
+    pub lookback_saving: f64,
+    pub monthly_saving: f64,
+    /// The share of the commitment the lookback's spend would have used.
+    pub utilization: f64,
+    /// Months until an all-upfront purchase's cost equals the on-demand
+    /// cost it replaces: `12 × term × (1 − discount) / utilization`.
+    pub break_even_months: f64,
 }
 
 /// `cost_per_request`: what each service costs per request, joining the

@@ -174,6 +174,10 @@ impl Report for WeeklyCostReport {
                         })
                         .collect(),
                     savings: savings::json(input.findings, input.summaries),
+                    commitments: input.summaries.iter().find_map(|s| match s {
+                        Summary::Commitment(c) => Some(c.as_ref()),
+                        _ => None,
+                    }),
                     cost_per_request: input.summaries.iter().find_map(|s| match s {
                         Summary::CostPerRequest(c) => Some(c.as_ref()),
                         _ => None,
@@ -314,9 +318,86 @@ impl WeeklyCostReport {
                 )
             }),
             unit_costs: unit_costs(input, max),
+            commitments: if input.owner.is_some() {
+                None
+            } else {
+                commitments(input)
+            },
             owner: input.owner.map(str::to_string),
         }
     }
+}
+
+/// The `commitment` analyzer's coverage and recommendation per provider.
+fn commitments(input: &ReportInput<'_>) -> Option<Commitments> {
+    let c = input.summaries.iter().find_map(|s| match s {
+        Summary::Commitment(c) => Some(c.as_ref()),
+        _ => None,
+    })?;
+    let money = |v: f64| Money(2).amount(v);
+    Some(Commitments {
+        lookback: format!("{} – {}", c.lookback.start, c.lookback.end),
+        rows: c
+            .providers
+            .iter()
+            .map(|v| {
+                let r = v.recommendation.as_ref();
+                CommitmentRow {
+                    provider: v.provider.clone(),
+                    currency: v.currency.clone(),
+                    on_demand: money(v.on_demand),
+                    covered: money(v.covered),
+                    coverage: v
+                        .coverage
+                        .map_or_else(|| "–".to_string(), |r| format!("{:.1}%", r * 100.0)),
+                    hourly: format!(
+                        "{} – {} – {}",
+                        money(v.hourly_min),
+                        money(v.hourly_mean),
+                        money(v.hourly_max)
+                    ),
+                    recommendation: r.map_or_else(
+                        || "none (no discount configured, or nothing to save)".to_string(),
+                        |r| {
+                            format!(
+                                "{}/hour for {} year(s) at {:.0}% off",
+                                Money(4).amount(r.hourly_commitment),
+                                r.term_years,
+                                r.discount * 100.0
+                            )
+                        },
+                    ),
+                    monthly_saving: r.map_or_else(String::new, |r| money(r.monthly_saving)),
+                    utilization: r
+                        .map_or_else(String::new, |r| format!("{:.1}%", r.utilization * 100.0)),
+                    break_even: r.map_or_else(String::new, |r| {
+                        format!("{:.1} months", r.break_even_months)
+                    }),
+                }
+            })
+            .collect(),
+    })
+}
+
+#[derive(Serialize)]
+struct Commitments {
+    lookback: String,
+    rows: Vec<CommitmentRow>,
+}
+
+#[derive(Serialize)]
+struct CommitmentRow {
+    provider: String,
+    currency: String,
+    on_demand: String,
+    covered: String,
+    coverage: String,
+    /// Least – mean – largest hour of on-demand spend.
+    hourly: String,
+    recommendation: String,
+    monthly_saving: String,
+    utilization: String,
+    break_even: String,
 }
 
 /// An owner's digest: the services its findings are about (`None`: every
@@ -651,6 +732,9 @@ struct JsonReport<'a> {
     /// The savings analyzers' findings and totals; absent without them.
     #[serde(skip_serializing_if = "Option::is_none")]
     savings: Option<savings::SavingsJson<'a>>,
+    /// The `commitment` summary; absent without the analyzer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commitments: Option<&'a vitals_core::summary::CommitmentSummary>,
     /// The `cost_per_request` summary; absent without the analyzer.
     #[serde(skip_serializing_if = "Option::is_none")]
     cost_per_request: Option<&'a vitals_core::summary::CostPerRequestSummary>,
@@ -684,6 +768,9 @@ struct View {
     savings: Option<savings::SavingsView>,
     /// `None` without a `cost_per_request` analyzer.
     unit_costs: Option<UnitCosts>,
+    /// `None` without a `commitment` analyzer (and in an owner's digest:
+    /// commitments are bought for the whole bill).
+    commitments: Option<Commitments>,
     /// An owner's digest: only their findings (savings, and the services
     /// their findings are about), no company-wide cost.
     owner: Option<String>,
