@@ -241,18 +241,21 @@ async fn collect_cycle(
     // state change and one digest per cycle.
     let mut ran = Vec::new();
     ok &= refresh_cost_metrics(app, metrics, &mut ran).await;
-    ok &= refresh_latency_metrics(app, metrics, &mut ran).await;
-    let (savings_ok, savings) = refresh_savings_metrics(app, metrics, &mut ran).await;
+    let (latency_ok, slo) = refresh_latency_metrics(app, metrics, &mut ran).await;
+    ok &= latency_ok;
+    let (savings_ok, savings) = refresh_savings_metrics(app, metrics, &mut ran, slo).await;
     ok &= record_findings(app, ran).await;
     (ok && savings_ok, savings)
 }
 
 /// Sets the savings gauges from the savings analyzers, judged up to the
-/// latest day with an inventory snapshot; returns their findings.
+/// latest day with an inventory snapshot (and, with `slo_safe_savings`,
+/// against `slo`, the latency refresh's verdicts); returns their findings.
 async fn refresh_savings_metrics(
     app: &Arc<App>,
     metrics: &Metrics,
     ran: &mut pipeline::Ran,
+    slo: Option<Summary>,
 ) -> (bool, Vec<vitals_core::finding::Finding>) {
     let kinds = pipeline::kinds_about(app, Dataset::Inventory);
     if kinds.is_empty() {
@@ -266,7 +269,7 @@ async fn refresh_savings_metrics(
             return (false, Vec::new());
         }
     };
-    let Ok(analysis) = pipeline::analyze(
+    let Ok(mut analysis) = pipeline::analyze(
         app,
         metrics,
         DayRange::single(latest),
@@ -276,6 +279,9 @@ async fn refresh_savings_metrics(
     else {
         return (false, Vec::new());
     };
+    if let Some(slo) = slo {
+        pipeline::refine(app, &mut analysis, &[slo]);
+    }
     metrics.set_savings(&kinds, &analysis.findings);
     metrics.set_findings(&kinds, &analysis.findings);
     ran.extend(analysis.ran_findings());
@@ -283,18 +289,18 @@ async fn refresh_savings_metrics(
 }
 
 /// Sets the latency gauges from the 7 days up to the latest day with
-/// latency data.
+/// latency data; returns whether it succeeded, and the `slo` summary.
 async fn refresh_latency_metrics(
     app: &Arc<App>,
     metrics: &Metrics,
     ran: &mut pipeline::Ran,
-) -> bool {
+) -> (bool, Option<Summary>) {
     let latest = match pipeline::latest_day(app, Dataset::Latency).await {
         Ok(Some(day)) => day,
-        Ok(None) => return true,
+        Ok(None) => return (true, None),
         Err(e) => {
             tracing::error!("reading the store: {e:#}");
-            return false;
+            return (false, None);
         }
     };
     let week = DayRange {
@@ -302,7 +308,7 @@ async fn refresh_latency_metrics(
         end: latest,
     };
     let Ok(analysis) = pipeline::analyze(app, metrics, week, Some(Dataset::Latency)).await else {
-        return false;
+        return (false, None);
     };
     let summary = analysis.summaries.iter().find_map(|s| match s {
         Summary::Latency(l) => Some(l.as_ref()),
@@ -323,7 +329,11 @@ async fn refresh_latency_metrics(
         metrics.set_slo(slo, latest);
     }
     ran.extend(analysis.ran_findings());
-    analysis.failures.is_empty()
+    let slo = analysis
+        .summaries
+        .into_iter()
+        .find(|s| matches!(s, Summary::Slo(_)));
+    (analysis.failures.is_empty(), slo)
 }
 
 /// Sets the cost gauges from the latest complete week and the latest day.

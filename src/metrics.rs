@@ -51,6 +51,7 @@ pub const APDEX: &str = "vitals_apdex_ratio";
 pub const LATENCY_REGRESSIONS: &str = "vitals_latency_regressions_open";
 pub const SLO_COMPLIANT: &str = "vitals_slo_compliant";
 pub const SAVINGS_MONTHLY: &str = "vitals_savings_monthly";
+pub const SAVINGS_BY_SAFETY: &str = "vitals_savings_by_safety_monthly";
 pub const COST_PER_REQUEST: &str = "vitals_cost_per_request";
 pub const COMMITMENT_COVERAGE: &str = "vitals_commitment_coverage_ratio";
 pub const COMMITMENT_RECOMMENDED_HOURLY: &str = "vitals_commitment_recommended_hourly";
@@ -91,6 +92,7 @@ pub const ALL: &[&str] = &[
     LATENCY_REGRESSIONS,
     SLO_COMPLIANT,
     SAVINGS_MONTHLY,
+    SAVINGS_BY_SAFETY,
     COST_PER_REQUEST,
     COMMITMENT_COVERAGE,
     COMMITMENT_RECOMMENDED_HOURLY,
@@ -145,6 +147,7 @@ pub struct Metrics {
     latency_regressions: IntGaugeVec,
     slo_compliant: IntGaugeVec,
     savings_monthly: GaugeVec,
+    savings_by_safety: GaugeVec,
     cost_per_request: GaugeVec,
     commitment_coverage: GaugeVec,
     commitment_recommended_hourly: GaugeVec,
@@ -345,6 +348,11 @@ impl Metrics {
                 SAVINGS_MONTHLY,
                 "Monthly savings the savings analyzers found, each resource counted once (its largest saving), by provider and finding kind, in the billing currency (USD on AWS).",
                 &["provider", "kind"],
+            )?,
+            savings_by_safety: gauge(
+                SAVINGS_BY_SAFETY,
+                "Monthly savings, each resource counted once, by provider and whether slo_safe_savings found them safe for the latency objectives (safe, unsafe, not_judged), in the billing currency.",
+                &["provider", "safety"],
             )?,
             cost_per_request: gauge(
                 COST_PER_REQUEST,
@@ -740,6 +748,25 @@ impl Metrics {
                 .with_label_values(&[f.provider.as_deref().unwrap_or_default(), f.kind.as_str()])
                 .add(f.monthly_savings.unwrap_or(0.0));
         }
+        // By safety, once `slo_safe_savings` judged any: every class set
+        // for each provider, zero included.
+        self.savings_by_safety.reset();
+        if findings.iter().any(|f| f.slo_safety.is_some()) {
+            use vitals_core::savings::Safety;
+            for p in &providers {
+                for s in [Safety::Safe, Safety::Unsafe, Safety::NotJudged] {
+                    self.savings_by_safety.with_label_values(&[*p, s.as_str()]);
+                }
+            }
+            for f in vitals_core::savings::counted_savings(findings) {
+                self.savings_by_safety
+                    .with_label_values(&[
+                        f.provider.as_deref().unwrap_or_default(),
+                        Safety::of(f).as_str(),
+                    ])
+                    .add(f.monthly_savings.unwrap_or(0.0));
+            }
+        }
         self.changed();
     }
 
@@ -953,6 +980,9 @@ mod tests {
         m.cost_per_request
             .with_label_values(&["api", "USD"])
             .set(0.0085);
+        m.savings_by_safety
+            .with_label_values(&["AWS", "safe"])
+            .set(1.0);
         for g in [&m.commitment_coverage, &m.commitment_recommended_hourly] {
             g.with_label_values(&["AWS", "USD"]).set(0.5);
         }

@@ -198,6 +198,16 @@ pub async fn analyze(
     .context("analyzer task")
 }
 
+/// Runs every analyzer's judgement of `analysis`' findings
+/// ([`vitals_analyzers::Analyzer::refine`]) with `summaries` from another
+/// analysis (the daemon judges the savings of the latest inventory against
+/// the latency refresh's `slo` verdicts).
+pub fn refine(app: &App, analysis: &mut Analysis, summaries: &[Summary]) {
+    for analyzer in &app.analyzers {
+        analyzer.refine(&mut analysis.findings, summaries);
+    }
+}
+
 /// Reconciles what `analysis` produced with the stored findings (see
 /// `vitals_core::lifecycle`) and returns the transitions. Only the daemon's
 /// refreshes call this, once per analyzer per cycle: `vitals analyze` over

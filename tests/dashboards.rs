@@ -70,8 +70,6 @@ fn every_dashboard_query_is_valid_promql() {
     println!("dashboards: {count} queries parse as PromQL");
 }
 
-/// The sample fleet's inventory, utilization and prices (`fleet/`) and the
-/// three savings analyzers.
 /// A sink whose receiver is never there: the delivery panels show its
 /// outbox filling and its attempts failing.
 const SINK_CONFIG: &str = r#"
@@ -82,6 +80,10 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 kinds = ["idle_resource"]
 "#;
 
+/// The sample fleet's inventory, utilization and prices (`fleet/`), the
+/// three savings analyzers, their safety for the SLOs, commitments, and
+/// the FOCUS sample's `BrightPathMatrix` application's cost per request
+/// (the `api` requests of `logs/w39.csv`).
 const SAVINGS_CONFIG: &str = r#"
 [collectors.inventory]
 type = "table_file"
@@ -106,6 +108,20 @@ type = "rightsizing"
 
 [analyzers.spot]
 type = "spot_candidate"
+
+[analyzers.safe]
+type = "slo_safe_savings"
+services = { web = "api" }
+
+[analyzers.commitments]
+type = "commitment"
+lookback_days = 7
+discounts = { AWS = 0.28 }
+
+[analyzers.unit_cost]
+type = "cost_per_request"
+tag_key = "application"
+services = { BrightPathMatrix = "api" }
 "#;
 
 /// The daemon on cost (the FOCUS sample) and latency (request logs) data,
@@ -118,6 +134,13 @@ fn every_dashboard_query_answers_from_a_prometheus_that_scraped_the_daemon() {
     let ws = Workspace::with_focus_files();
     ws.copy_sample("files/focus.csv");
     ws.write("logs/requests.csv", &two_services_request_log());
+    // Requests in the FOCUS sample's latest complete week, for the cost
+    // per request.
+    let mut w39 = String::from("timestamp,service,endpoint,duration_ms,status\n");
+    for i in 0..500 {
+        w39.push_str(&format!("{},api,/x,120,200\n", 1_727_222_400 + i * 60));
+    }
+    ws.write("logs/w39.csv", &w39);
     for f in ["inventory.csv", "utilization.csv.gz", "prices.csv"] {
         let to = ws.path(&format!("fleet/{f}"));
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -191,6 +214,9 @@ listen = "127.0.0.1:{port}"
         ("idle", 1),
         ("rightsizing", 1),
         ("spot", 1),
+        ("safe", 1),
+        ("commitments", 2),
+        ("unit_cost", 2),
     ] {
         let line = format!("vitals_analyzer_runs_total{{analyzer=\"{analyzer}\"}} {runs}\n");
         assert!(metrics.contains(&line), "missing {line:?} in:\n{metrics}");
