@@ -22,6 +22,7 @@ mod findings;
 mod focus_remote;
 mod four_roads;
 mod gcp_billing_export;
+mod gcp_compute;
 mod newrelic;
 mod p95_regression;
 mod prometheus;

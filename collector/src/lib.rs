@@ -18,6 +18,7 @@ mod focus;
 mod focus_file;
 mod gcp;
 mod gcp_billing_export;
+mod gcp_compute_inventory;
 mod gcs;
 mod http_retry;
 mod latency_rows;
