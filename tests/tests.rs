@@ -23,6 +23,7 @@ mod focus_remote;
 mod four_roads;
 mod gcp_billing_export;
 mod gcp_compute;
+mod gcp_monitoring;
 mod newrelic;
 mod p95_regression;
 mod prometheus;

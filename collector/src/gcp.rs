@@ -108,3 +108,76 @@ pub async fn auth_headers(
         }),
     }
 }
+
+/// A Google REST API as the plain-REST collectors call it: one client,
+/// the credentials, the API's name for messages, and attempts per page.
+pub struct RestApi {
+    pub client: reqwest::Client,
+    pub credentials: Credentials,
+    pub api: &'static str,
+    pub max_attempts: u32,
+}
+
+impl RestApi {
+    /// One GET of a page as a JSON object, with the credentials' headers
+    /// and `http_retry`'s retries; `what` (the project and call) prefixes
+    /// every message. 401 and 403 are [`CollectError::Credentials`].
+    pub async fn get_json(
+        &self,
+        page: usize,
+        what: &str,
+        url: &str,
+        query: &[(&str, String)],
+    ) -> Result<serde_json::Value, CollectError> {
+        get_json(self, page, what, url, query).await
+    }
+}
+
+async fn get_json(
+    rest: &RestApi,
+    page: usize,
+    what: &str,
+    url: &str,
+    query: &[(&str, String)],
+) -> Result<serde_json::Value, CollectError> {
+    let api = rest.api;
+    let headers = auth_headers(&rest.credentials, api).await?;
+    let response = crate::http_retry::send(rest.max_attempts, api, page, || {
+        rest.client.get(url).headers(headers.clone()).query(query)
+    })
+    .await
+    .map_err(|e| match e {
+        CollectError::Api {
+            api,
+            page,
+            message,
+            retryable,
+        } => CollectError::Api {
+            api,
+            page,
+            message: format!("{what}: {message}"),
+            retryable,
+        },
+        CollectError::Credentials { api, message } => CollectError::Credentials {
+            api,
+            message: format!("{what}: {message}"),
+        },
+        other => other,
+    })?;
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|e| CollectError::BadResponse {
+            api,
+            page,
+            message: format!("{what}: not JSON: {e}"),
+        })?;
+    if !body.is_object() {
+        return Err(CollectError::BadResponse {
+            api,
+            page,
+            message: format!("{what}: not a JSON object"),
+        });
+    }
+    Ok(body)
+}

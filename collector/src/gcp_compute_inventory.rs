@@ -44,7 +44,7 @@ use vitals_core::resource_rows::{InventoryRow, RowsBuilder};
 
 use crate::collector::{Batches, CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
-use crate::gcp::{GcpCredentials, auth_headers};
+use crate::gcp::{GcpCredentials, RestApi};
 use crate::http_retry;
 
 const API: &str = "compute.googleapis.com";
@@ -90,15 +90,7 @@ pub struct GcpComputeInventory {
 
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
     let parsed: GcpComputeConfig = config.parse()?;
-    if parsed.projects.is_empty() {
-        return Err(config.error(Some("projects"), "must list at least one project id"));
-    }
-    if let Some(bad) = parsed.projects.iter().find(|p| !is_project_id(p)) {
-        return Err(config.error(
-            Some("projects"),
-            format!("`{bad}` is not a project id (6 to 30 lowercase letters, digits and dashes)"),
-        ));
-    }
+    check_projects(config, &parsed.projects)?;
     if let Some(url) = &parsed.endpoint_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
     {
@@ -114,6 +106,23 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
         config: parsed,
         credentials,
     }))
+}
+
+/// `projects`: at least one, each a project id.
+pub(crate) fn check_projects(
+    config: &ComponentConfig,
+    projects: &[String],
+) -> Result<(), ConfigErrors> {
+    if projects.is_empty() {
+        return Err(config.error(Some("projects"), "must list at least one project id"));
+    }
+    if let Some(bad) = projects.iter().find(|p| !is_project_id(p)) {
+        return Err(config.error(
+            Some("projects"),
+            format!("`{bad}` is not a project id (6 to 30 lowercase letters, digits and dashes)"),
+        ));
+    }
+    Ok(())
 }
 
 fn is_project_id(p: &str) -> bool {
@@ -173,8 +182,7 @@ impl GcpComputeInventory {
     /// `addresses`) in `project`, with its scope (`zones/…`, `regions/…`).
     async fn aggregated(
         &self,
-        client: &reqwest::Client,
-        credentials: &google_cloud_auth::credentials::Credentials,
+        rest: &RestApi,
         project: &str,
         call: &'static str,
         report: &mut CollectReport,
@@ -192,38 +200,17 @@ impl GcpComputeInventory {
         };
         let mut out = Vec::new();
         let mut token: Option<String> = None;
+        let what = format!("project `{project}`, {call}.aggregatedList");
         for page in 1..=MAX_PAGES {
-            let headers = auth_headers(credentials, API).await?;
-            let response = http_retry::send(self.config.max_attempts, API, page, || {
-                let mut query = vec![
-                    ("maxResults", "500".to_string()),
-                    ("returnPartialSuccess", "true".to_string()),
-                ];
-                if let Some(t) = &token {
-                    query.push(("pageToken", t.clone()));
-                }
-                client.get(&url).headers(headers.clone()).query(&query)
-            })
-            .await
-            .map_err(|e| match e {
-                CollectError::Api {
-                    api,
-                    page,
-                    message,
-                    retryable,
-                } => CollectError::Api {
-                    api,
-                    page,
-                    message: format!("project `{project}`, {call}.aggregatedList: {message}"),
-                    retryable,
-                },
-                other => other,
-            })?;
+            let mut query = vec![
+                ("maxResults", "500".to_string()),
+                ("returnPartialSuccess", "true".to_string()),
+            ];
+            if let Some(t) = &token {
+                query.push(("pageToken", t.clone()));
+            }
+            let body = rest.get_json(page, &what, &url, &query).await?;
             report.pages += 1;
-            let body: Value = response
-                .json()
-                .await
-                .map_err(|e| bad(page, format!("not JSON: {e}")))?;
             let Some(body) = body.as_object() else {
                 return Err(bad(page, "not a JSON object".into()));
             };
@@ -272,16 +259,13 @@ impl GcpComputeInventory {
 
     async fn project(
         &self,
-        client: &reqwest::Client,
-        credentials: &google_cloud_auth::credentials::Credentials,
+        rest: &RestApi,
         project: &str,
         ts: NaiveDateTime,
         report: &mut CollectReport,
     ) -> Result<Vec<InventoryRow>, ProjectError> {
         let mut rows = Vec::new();
-        let instances = self
-            .aggregated(client, credentials, project, "instances", report)
-            .await?;
+        let instances = self.aggregated(rest, project, "instances", report).await?;
         let mut boot_disks = std::collections::BTreeSet::new();
         for (_, v) in &instances {
             for d in v["disks"].as_array().into_iter().flatten() {
@@ -299,10 +283,7 @@ impl GcpComputeInventory {
                 })
             })?);
         }
-        for (_, v) in self
-            .aggregated(client, credentials, project, "disks", report)
-            .await?
-        {
+        for (_, v) in self.aggregated(rest, project, "disks", report).await? {
             let Some(name) = v["name"].as_str() else {
                 continue;
             };
@@ -352,10 +333,7 @@ impl GcpComputeInventory {
                 ),
             });
         }
-        for (scope, v) in self
-            .aggregated(client, credentials, project, "addresses", report)
-            .await?
-        {
+        for (scope, v) in self.aggregated(rest, project, "addresses", report).await? {
             let Some(name) = v["name"].as_str() else {
                 continue;
             };
@@ -486,22 +464,23 @@ impl Collector for GcpComputeInventory {
         out: &mut Batches,
     ) -> Result<Collected, CollectError> {
         let ts = Utc::now().naive_utc();
-        let credentials = self.credentials.build(API)?;
-        let client = http_retry::client(Duration::from_secs(self.config.timeout_secs.max(1)))
-            .map_err(|message| CollectError::Api {
-                api: API,
-                page: 0,
-                message,
-                retryable: false,
-            })?;
+        let rest = RestApi {
+            credentials: self.credentials.build(API)?,
+            client: http_retry::client(Duration::from_secs(self.config.timeout_secs.max(1)))
+                .map_err(|message| CollectError::Api {
+                    api: API,
+                    page: 0,
+                    message,
+                    retryable: false,
+                })?,
+            api: API,
+            max_attempts: self.config.max_attempts,
+        };
         let mut report = CollectReport::default();
         let mut rows = RowsBuilder::<InventoryRow>::new();
         let mut read = 0;
         for project in &self.config.projects {
-            match self
-                .project(&client, &credentials, project, ts, &mut report)
-                .await
-            {
+            match self.project(&rest, project, ts, &mut report).await {
                 Ok(found) => {
                     read += 1;
                     for row in found {

@@ -19,6 +19,7 @@ mod focus_file;
 mod gcp;
 mod gcp_billing_export;
 mod gcp_compute_inventory;
+mod gcp_monitoring;
 mod gcs;
 mod http_retry;
 mod latency_rows;

@@ -8,7 +8,8 @@ use vitals_core::config::{
 use crate::collector::Collector;
 use crate::{
     aws_cloudwatch, aws_cost_explorer, aws_cur, aws_inventory, aws_pricing, focus_file,
-    gcp_billing_export, gcp_compute_inventory, newrelic, prometheus, request_log, table_file,
+    gcp_billing_export, gcp_compute_inventory, gcp_monitoring, newrelic, prometheus, request_log,
+    table_file,
 };
 
 const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
@@ -24,6 +25,7 @@ const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
     ("aws_cloudwatch", aws_cloudwatch::build),
     ("aws_pricing", aws_pricing::build),
     ("gcp_compute_inventory", gcp_compute_inventory::build),
+    ("gcp_monitoring", gcp_monitoring::build),
 ];
 
 /// The known collector types, in registry order.
