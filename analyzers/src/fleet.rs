@@ -437,6 +437,103 @@ pub(crate) fn daily_utilization_by(
     Ok(out)
 }
 
+/// Per (resource, metric): hours with a value, and hours below a limit.
+pub type HoursBelow = HashMap<(String, String), (u32, u32)>;
+
+/// Per (resource, metric) of `limits` (resource, metric, limit): the hours
+/// with a value in `range`, and how many of them are below the limit. One
+/// Polars pass over the utilization; only the counts reach Rust.
+pub fn hours_below(
+    store: &Store,
+    range: DayRange,
+    limits: &[(String, &'static str, f64)],
+    analyzer: &str,
+) -> Result<HoursBelow, AnalyzeError> {
+    if limits.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let limits_df = df!(
+        "resource_id" => limits.iter().map(|l| l.0.as_str()).collect::<Vec<_>>(),
+        "metric" => limits.iter().map(|l| l.1).collect::<Vec<_>>(),
+        "limit" => limits.iter().map(|l| l.2).collect::<Vec<_>>()
+    )
+    .map_err(frame_error(analyzer, "hourly limits"))?;
+    let metrics: Vec<&str> = limits
+        .iter()
+        .map(|l| l.1)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let plan = ts_in(
+        store
+            .scan(Dataset::Utilization, Some(range))
+            .map_err(store_error(analyzer))?,
+        range,
+    )
+    .filter(metric_filter(&metrics).and(col("avg").is_not_null()))
+    .select([col("resource_id"), col("metric"), col("avg")])
+    .join(
+        limits_df.lazy(),
+        [col("resource_id"), col("metric")],
+        [col("resource_id"), col("metric")],
+        JoinArgs {
+            build_side: Some(JoinBuildSide::ForceRight),
+            ..JoinArgs::new(JoinType::Inner)
+        },
+    )
+    .group_by([col("resource_id"), col("metric")])
+    .agg([
+        len().cast(DataType::UInt32).alias("hours"),
+        col("avg")
+            .lt(col("limit"))
+            .cast(DataType::UInt32)
+            .sum()
+            .alias("below"),
+    ]);
+    let df = collect_streaming(plan).map_err(frame_error(analyzer, "hours below limits"))?;
+    let read = || -> PolarsResult<HoursBelow> {
+        let id = df.column("resource_id")?.str()?;
+        let metric = df.column("metric")?.str()?;
+        let hours = df.column("hours")?.u32()?;
+        let below = df.column("below")?.u32()?;
+        Ok((0..df.height())
+            .filter_map(|i| {
+                Some((
+                    (id.get(i)?.to_string(), metric.get(i)?.to_string()),
+                    (hours.get(i)?, below.get(i).unwrap_or(0)),
+                ))
+            })
+            .collect())
+    };
+    read().map_err(frame_error(analyzer, "hours below limits"))
+}
+
+/// A Compute Engine machine type's vCPUs: a custom type's from the
+/// inventory's `custom_vcpus`, a shared-core type's (`e2-micro`, `f1-micro`,
+/// ...) as `machineTypes.list` states them, else the number ending the name
+/// (`n2-standard-8`: 8, `c3-standard-4-lssd`: 4), as GCP names predefined
+/// types. `None` when the name does not say.
+pub fn gcp_vcpus(
+    machine: &str,
+    attributes: &serde_json::Map<String, serde_json::Value>,
+) -> Option<f64> {
+    if let Some(v) = attributes.get("custom_vcpus").and_then(|v| v.as_f64()) {
+        return Some(v);
+    }
+    match machine {
+        "e2-micro" | "e2-small" | "e2-medium" => return Some(2.0),
+        "f1-micro" | "g1-small" => return Some(1.0),
+        _ => {}
+    }
+    let name = machine.trim_end_matches("-lssd").trim_end_matches("-metal");
+    name.rsplit('-')
+        .next()?
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(f64::from)
+}
+
 /// A percentile of hourly values and the hours it rests on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Percentile {

@@ -14,7 +14,17 @@
 //!   snapshots; with fewer, the creation time stands in); or attached with
 //!   a daily mean of read + write operations below `volume_iops` per
 //!   second on each of the last `volume_days` days (all of which need data).
-//! - **Elastic IPs** not associated with a running instance.
+//! - **Compute Engine VMs** (`provider` `Google Cloud`), by GCP's idle-VM
+//!   recommender instead: over the last `lookback_days` (14) with at least
+//!   `gcp_min_days` (5) days of data, CPU below `gcp_cpu_vcpus` (0.03) of a
+//!   vCPU in at least `gcp_cpu_share` (97 %) of the hours, and received
+//!   below `gcp_received_bytes_per_s` (2000) and sent below
+//!   `gcp_sent_bytes_per_s` (1000) bytes per second in at least
+//!   `gcp_network_share` (95 %) of them. The vCPUs come from the machine
+//!   type (a custom type's from the inventory); a type whose vCPUs are not
+//!   known is listed as not in the catalog.
+//! - **Elastic IPs** (and reserved GCP addresses) not associated with a
+//!   running instance.
 //! - **load balancers** with no healthy targets, or fewer than
 //!   `lb_requests_per_day` requests on each of the last `lb_days` days (all
 //!   with data).
@@ -86,7 +96,52 @@ struct IdleConfig {
     /// A load balancer's hourly price. Default 0.0225 USD (ALB).
     #[serde(default = "default_lb_price")]
     load_balancer_price: ListPrice,
+    /// GCP's idle-VM rule: CPU below this many vCPUs... Default 0.03.
+    #[serde(default = "default_gcp_cpu_vcpus")]
+    gcp_cpu_vcpus: f64,
+    /// ... in at least this share of the hours. Default 0.97.
+    #[serde(default = "default_gcp_cpu_share")]
+    gcp_cpu_share: f64,
+    /// Received bytes per second below this... Default 2000.
+    #[serde(default = "default_gcp_received")]
+    gcp_received_bytes_per_s: f64,
+    /// ... and sent below this... Default 1000.
+    #[serde(default = "default_gcp_sent")]
+    gcp_sent_bytes_per_s: f64,
+    /// ... in at least this share of the hours. Default 0.95.
+    #[serde(default = "default_gcp_network_share")]
+    gcp_network_share: f64,
+    /// Days with data a VM needs before it is judged. Default 5.
+    #[serde(default = "default_gcp_min_days")]
+    gcp_min_days: u32,
 }
+
+fn default_gcp_cpu_vcpus() -> f64 {
+    0.03
+}
+
+fn default_gcp_cpu_share() -> f64 {
+    0.97
+}
+
+fn default_gcp_received() -> f64 {
+    2000.0
+}
+
+fn default_gcp_sent() -> f64 {
+    1000.0
+}
+
+fn default_gcp_network_share() -> f64 {
+    0.95
+}
+
+fn default_gcp_min_days() -> u32 {
+    5
+}
+
+/// The cost dataset's (and inventory's) name of Google Cloud.
+const GCP: &str = "Google Cloud";
 
 fn default_lookback_days() -> u32 {
     14
@@ -182,6 +237,26 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Analyzer>, ConfigErrors
             "unattached_days",
             parsed.unattached_days <= 93,
             "must be 0 to 93",
+        ),
+        (
+            "gcp_cpu_share",
+            (0.0..=1.0).contains(&parsed.gcp_cpu_share),
+            "must be 0 to 1",
+        ),
+        (
+            "gcp_network_share",
+            (0.0..=1.0).contains(&parsed.gcp_network_share),
+            "must be 0 to 1",
+        ),
+        (
+            "gcp_cpu_vcpus",
+            parsed.gcp_cpu_vcpus.is_finite() && parsed.gcp_cpu_vcpus > 0.0,
+            "must be above 0",
+        ),
+        (
+            "gcp_min_days",
+            parsed.gcp_min_days >= 1 && parsed.gcp_min_days <= parsed.lookback_days,
+            "must be 1 to `lookback_days`",
         ),
     ];
     for (key, ok, message) in checks {
@@ -311,9 +386,41 @@ impl Analyzer for IdleResource {
             &subjects,
             &self.name,
         )?;
+        let instance_range = fleet::lookback(ctx, c.lookback_days);
+        // GCP's rule counts hours below per-VM limits (CPU in percent of
+        // the VM's vCPUs), in one pass over the utilization.
+        let mut gcp_limits = Vec::new();
+        for r in inventory
+            .of_type("instance")
+            .filter(|r| r.provider == GCP && r.is_running())
+        {
+            let vcpus = r
+                .instance_type
+                .as_deref()
+                .and_then(|t| fleet::gcp_vcpus(t, &r.attributes));
+            if let Some(v) = vcpus {
+                gcp_limits.push((
+                    r.resource_id.clone(),
+                    "cpu_utilization",
+                    c.gcp_cpu_vcpus / v * 100.0,
+                ));
+                gcp_limits.push((
+                    r.resource_id.clone(),
+                    "network_in_bytes",
+                    c.gcp_received_bytes_per_s,
+                ));
+                gcp_limits.push((
+                    r.resource_id.clone(),
+                    "network_out_bytes",
+                    c.gcp_sent_bytes_per_s,
+                ));
+            }
+        }
+        let gcp_hours = fleet::hours_below(ctx.store, instance_range, &gcp_limits, &self.name)?;
         let mut run = Run {
             analyzer: self,
             ctx,
+            gcp_hours: &gcp_hours,
             usage: &usage,
             billed: &billed,
             prices: &prices,
@@ -325,7 +432,6 @@ impl Analyzer for IdleResource {
             findings: Vec::new(),
         };
         let at = fleet::reference_time(ctx, range);
-        let instance_range = fleet::lookback(ctx, c.lookback_days);
         let volume_range = fleet::lookback(ctx, c.volume_days);
         let lb_range = fleet::lookback(ctx, c.lb_days);
         let volumes_of: BTreeMap<&str, Vec<&Resource>> =
@@ -342,7 +448,9 @@ impl Analyzer for IdleResource {
             .map(|r| (r.resource_id.as_str(), r))
             .collect();
         for r in inventory.of_type("instance") {
-            if r.is_running() {
+            if r.is_running() && r.provider == GCP {
+                run.gcp_instance(r, instance_range);
+            } else if r.is_running() {
                 run.instance(r, instance_range);
             } else if r.state.as_deref() == Some("stopped")
                 && !inventory.ever_running.contains(&r.resource_id)
@@ -355,6 +463,14 @@ impl Analyzer for IdleResource {
             run.volume(v, &inventory, volume_range, at);
         }
         for a in inventory.of_type("address") {
+            // A GCP address says itself whether anything uses it (a VM, a
+            // forwarding rule): `reserved` is unused.
+            if a.provider == GCP {
+                if a.state.as_deref() == Some("reserved") {
+                    run.address(a, &instances);
+                }
+                continue;
+            }
             let running = a
                 .attached_to
                 .as_deref()
@@ -387,6 +503,8 @@ impl Analyzer for IdleResource {
 struct Run<'a> {
     analyzer: &'a IdleResource,
     ctx: &'a AnalysisContext<'a>,
+    /// GCP VMs: per (VM, metric), hours with data and hours below the limit.
+    gcp_hours: &'a fleet::HoursBelow,
     usage: &'a fleet::DailyUtilization,
     billed: &'a HashMap<String, BilledCost>,
     prices: &'a PriceBook,
@@ -429,6 +547,98 @@ impl Run<'_> {
                 v.volume_type.as_deref().unwrap_or_default()
             ),
         ))
+    }
+
+    /// GCP's idle-VM rule (see the module docs).
+    fn gcp_instance(&mut self, r: &Resource, range: vitals_core::period::DayRange) {
+        let c = &self.analyzer.config;
+        let id = &r.resource_id;
+        self.coverage.judged += 1;
+        let Some(vcpus) = r
+            .instance_type
+            .as_deref()
+            .and_then(|t| fleet::gcp_vcpus(t, &r.attributes))
+        else {
+            self.coverage
+                .unknown_types
+                .push(r.instance_type.clone().unwrap_or_else(|| id.clone()));
+            return;
+        };
+        let share = |metric: &str| {
+            self.gcp_hours
+                .get(&(id.clone(), metric.to_string()))
+                .filter(|(hours, _)| *hours > 0)
+                .map(|(hours, below)| f64::from(*below) / f64::from(*hours))
+        };
+        let (cpu, rx, tx) = (
+            share("cpu_utilization"),
+            share("network_in_bytes"),
+            share("network_out_bytes"),
+        );
+        let cpu_days = self.days(id, "cpu_utilization", range);
+        let (Some(cpu), Some(rx), Some(tx)) = (cpu, rx, tx) else {
+            self.coverage.insufficient_data.push(id.clone());
+            return;
+        };
+        if (cpu_days.len() as u32) < c.gcp_min_days {
+            self.coverage.insufficient_data.push(id.clone());
+            return;
+        }
+        if !(cpu >= c.gcp_cpu_share && rx >= c.gcp_network_share && tx >= c.gcp_network_share) {
+            return;
+        }
+        let cpu_limit = c.gcp_cpu_vcpus / vcpus * 100.0;
+        let by_day = |metric: &str| -> BTreeMap<chrono::NaiveDate, f64> {
+            self.days(id, metric, range)
+                .into_iter()
+                .map(|d| (d.day, d.mean))
+                .collect()
+        };
+        let (rx_days, tx_days) = (by_day("network_in_bytes"), by_day("network_out_bytes"));
+        let days: Vec<IdleDay> = cpu_days
+            .iter()
+            .map(|d| {
+                let (i, o) = (rx_days.get(&d.day), tx_days.get(&d.day));
+                IdleDay {
+                    day: d.day,
+                    cpu_percent: Some(d.mean),
+                    network_bytes: Some(
+                        (i.copied().unwrap_or(0.0) + o.copied().unwrap_or(0.0)) * 86_400.0,
+                    ),
+                    iops: None,
+                    requests: None,
+                    low: d.mean < cpu_limit
+                        && i.is_some_and(|v| *v < c.gcp_received_bytes_per_s)
+                        && o.is_some_and(|v| *v < c.gcp_sent_bytes_per_s),
+                }
+            })
+            .collect();
+        let days_low = days.iter().filter(|d| d.low).count() as u32;
+        let rule = format!(
+            "GCP's idle-VM rule: CPU below {} vCPU ({cpu_limit:.3}% of {vcpus}) in {:.1}% of the hours (at least {:.0}%), \
+             received below {} B/s in {:.1}% and sent below {} B/s in {:.1}% (at least {:.0}%), over the last {} days",
+            c.gcp_cpu_vcpus,
+            cpu * 100.0,
+            c.gcp_cpu_share * 100.0,
+            c.gcp_received_bytes_per_s,
+            rx * 100.0,
+            c.gcp_sent_bytes_per_s,
+            tx * 100.0,
+            c.gcp_network_share * 100.0,
+            c.lookback_days
+        );
+        let days_with_data = days.len() as u32;
+        self.push(
+            r,
+            IdleReason::LowUtilization,
+            rule,
+            days_with_data,
+            days_low,
+            days,
+            Vec::new(),
+            self.instance_price(r),
+            1,
+        );
     }
 
     fn instance(&mut self, r: &Resource, range: vitals_core::period::DayRange) {

@@ -601,3 +601,148 @@ fn fleet_plans_answer_the_same_in_small_passes() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A GCP VM as `gcp_compute_inventory` stores it.
+fn gce(id: &str, ty: &str, attributes: &str) -> InventoryRow {
+    InventoryRow {
+        provider: "Google Cloud".into(),
+        account_id: Some("proj-alpha".into()),
+        region_id: Some("us-central1".into()),
+        attributes: Some(attributes.into()),
+        ..instance(id, ty, None, "{}")
+    }
+}
+
+/// An hourly series of `metric` for `id`: `value(h)` in hour `h` of the
+/// last `hours`.
+fn hourly(
+    rows: &mut RowsBuilder<UtilizationRow>,
+    id: &str,
+    metric: &str,
+    hours: i64,
+    value: impl Fn(i64) -> f64,
+) {
+    for h in 0..hours {
+        rows.push(UtilizationRow {
+            ts: hour(DAYS * 24 - hours + h),
+            resource_id: id.into(),
+            metric: metric.into(),
+            avg: Some(value(h)),
+            max: None,
+            samples: 1,
+        });
+    }
+}
+
+#[test]
+fn gcp_vms_follow_the_idle_vm_recommender() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let mut inv = RowsBuilder::<InventoryRow>::new();
+    for (id, ty) in [
+        ("gce-idle", "e2-standard-4"),
+        ("gce-edge", "e2-standard-4"),
+        ("gce-net", "e2-standard-4"),
+        ("gce-new", "e2-standard-4"),
+        ("gce-gpu", "a2-highgpu-1g"),
+    ] {
+        inv.push(gce(id, ty, "{}"));
+    }
+    inv.push(gce("gce-custom", "custom-2-4096", r#"{"custom_vcpus":2}"#));
+    for (id, state, user) in [
+        ("spare-ip", "reserved", None),
+        ("lb-ip", "in_use", Some("fr-web")),
+    ] {
+        inv.push(InventoryRow {
+            resource_type: "address".into(),
+            instance_type: None,
+            state: Some(state.into()),
+            attached_to: user.map(str::to_string),
+            ..gce(id, "", "{}")
+        });
+    }
+    store
+        .replace_days(
+            Dataset::Inventory,
+            "gce",
+            inv.finish("gce").unwrap(),
+            &BTreeSet::from([day(DAYS - 1)]),
+        )
+        .unwrap();
+    let all = DAYS * 24;
+    let mut u = RowsBuilder::<UtilizationRow>::new();
+    // 4 vCPUs: 0.03 vCPU is 0.75 %. 0.5 % is 0.02 vCPU: idle.
+    hourly(&mut u, "gce-idle", "cpu_utilization", all, |_| 0.5);
+    // Below in 95 % of the hours: the rule wants 97 %.
+    hourly(&mut u, "gce-edge", "cpu_utilization", all, |h| {
+        if h % 20 == 0 { 20.0 } else { 0.5 }
+    });
+    hourly(&mut u, "gce-net", "cpu_utilization", all, |_| 0.5);
+    hourly(&mut u, "gce-new", "cpu_utilization", 3 * 24, |_| 0.5);
+    hourly(&mut u, "gce-gpu", "cpu_utilization", all, |_| 0.5);
+    // 2 vCPUs: 1 % is 0.02 vCPU.
+    hourly(&mut u, "gce-custom", "cpu_utilization", all, |_| 1.0);
+    for id in ["gce-idle", "gce-edge", "gce-new", "gce-gpu", "gce-custom"] {
+        hourly(&mut u, id, "network_in_bytes", all, |_| 1500.0);
+        hourly(&mut u, id, "network_out_bytes", all, |_| 900.0);
+    }
+    hourly(&mut u, "gce-net", "network_in_bytes", all, |_| 5000.0);
+    hourly(&mut u, "gce-net", "network_out_bytes", all, |_| 900.0);
+    let days: BTreeSet<NaiveDate> = (0..DAYS).map(day).collect();
+    store
+        .replace_days(
+            Dataset::Utilization,
+            "gmon",
+            u.finish("gmon").unwrap(),
+            &days,
+        )
+        .unwrap();
+    // The billing export's resource-level rows name a VM by its name.
+    let mut cost = CostFrameBuilder::new();
+    for d in 0..DAYS {
+        let start = day(d).and_hms_opt(0, 0, 0).unwrap();
+        cost.push(CostRow {
+            charge_period_start: start,
+            charge_period_end: start + Duration::days(1),
+            provider: "Google Cloud".into(),
+            charge_category: "Usage".into(),
+            resource_id: Some("gce-idle".into()),
+            billed_cost: 3.25,
+            effective_cost: 3.25,
+            billing_currency: "USD".into(),
+            ..Default::default()
+        });
+    }
+    store
+        .replace_days(Dataset::Cost, "gcp", cost.finish("gcp").unwrap(), &days)
+        .unwrap();
+
+    let (findings, summaries) = run("idle_resource", &store);
+    let idle: Vec<(&str, f64)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f.resource_id.as_deref().unwrap(),
+                f.monthly_savings.unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        idle,
+        [
+            ("gce-idle", cents(3.25 * 730.0 / 24.0)),
+            // Reserved and used by nothing; in use by a forwarding rule is not idle.
+            ("spare-ip", cents(0.005 * 730.0)),
+        ]
+    );
+    let e = findings[0].evidence_as::<IdleResourceEvidence>().unwrap();
+    assert_eq!(e.reason, IdleReason::LowUtilization);
+    assert!(e.rule.starts_with("GCP's idle-VM rule"), "{}", e.rule);
+    assert_eq!((e.days_with_data, e.days_low), (14, 14));
+    let c = coverage(&summaries);
+    assert_eq!(c.insufficient_data, ["gce-new"]);
+    assert_eq!(c.unknown_types, ["a2-highgpu-1g"]);
+    // Idle by the rule but without billed cost or a price: not a finding
+    // without a saving, and said so.
+    assert_eq!(c.unpriced, ["gce-custom"]);
+}

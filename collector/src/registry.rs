@@ -65,6 +65,7 @@ mod tests {
                 "newrelic" => "\naccount_id = 1\napi_key = \"NRAK-TEST\"",
                 "aws_cur" => "\npath = \"s3://bucket/prefix/export\"",
                 "gcp_billing_export" => "\ntable = \"p.d.gcp_billing_export_v1_X\"",
+                "gcp_compute_inventory" | "gcp_monitoring" => "\nprojects = [\"proj-alpha\"]",
                 _ => "",
             };
             let cfg = ComponentConfig::from_toml(
