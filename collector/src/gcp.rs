@@ -181,3 +181,43 @@ async fn get_json(
     }
     Ok(body)
 }
+
+/// One project's failure: refused (skip it, warn, collect the others) or
+/// broken (fail the run).
+pub enum ProjectError {
+    Denied(String),
+    Failed(CollectError),
+}
+
+impl From<CollectError> for ProjectError {
+    fn from(e: CollectError) -> Self {
+        match e {
+            CollectError::Credentials { message, .. } => ProjectError::Denied(message),
+            other => ProjectError::Failed(other),
+        }
+    }
+}
+
+impl RestApi {
+    /// The API `api` with `credentials`, waiting `timeout_secs` for each
+    /// answer and trying each page `max_attempts` times.
+    pub fn new(
+        api: &'static str,
+        credentials: &GcpCredentials,
+        timeout_secs: u64,
+        max_attempts: u32,
+    ) -> Result<RestApi, CollectError> {
+        Ok(RestApi {
+            credentials: credentials.build(api)?,
+            client: crate::http_retry::client(std::time::Duration::from_secs(timeout_secs.max(1)))
+                .map_err(|message| CollectError::Api {
+                    api,
+                    page: 0,
+                    message,
+                    retryable: false,
+                })?,
+            api,
+            max_attempts,
+        })
+    }
+}

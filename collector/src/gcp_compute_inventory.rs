@@ -31,8 +31,6 @@
 //! from it; an address is `in_use` or `reserved` and `attached_to` its
 //! first user.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
@@ -44,8 +42,7 @@ use vitals_core::resource_rows::{InventoryRow, RowsBuilder};
 
 use crate::collector::{Batches, CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
-use crate::gcp::{GcpCredentials, RestApi};
-use crate::http_retry;
+use crate::gcp::{GcpCredentials, ProjectError, RestApi};
 
 const API: &str = "compute.googleapis.com";
 const DEFAULT_ENDPOINT: &str = "https://compute.googleapis.com";
@@ -152,21 +149,6 @@ fn time(v: &Value) -> Option<NaiveDateTime> {
 fn labels(v: &Value) -> String {
     let map: Map<String, Value> = v.as_object().cloned().unwrap_or_default();
     tags_json(map.into_iter().collect())
-}
-
-/// One project's failure: refused (skip it) or broken (fail the run).
-enum ProjectError {
-    Denied(String),
-    Failed(CollectError),
-}
-
-impl From<CollectError> for ProjectError {
-    fn from(e: CollectError) -> Self {
-        match e {
-            CollectError::Credentials { message, .. } => ProjectError::Denied(message),
-            other => ProjectError::Failed(other),
-        }
-    }
 }
 
 impl GcpComputeInventory {
@@ -464,18 +446,12 @@ impl Collector for GcpComputeInventory {
         out: &mut Batches,
     ) -> Result<Collected, CollectError> {
         let ts = Utc::now().naive_utc();
-        let rest = RestApi {
-            credentials: self.credentials.build(API)?,
-            client: http_retry::client(Duration::from_secs(self.config.timeout_secs.max(1)))
-                .map_err(|message| CollectError::Api {
-                    api: API,
-                    page: 0,
-                    message,
-                    retryable: false,
-                })?,
-            api: API,
-            max_attempts: self.config.max_attempts,
-        };
+        let rest = RestApi::new(
+            API,
+            &self.credentials,
+            self.config.timeout_secs,
+            self.config.max_attempts,
+        )?;
         let mut report = CollectReport::default();
         let mut rows = RowsBuilder::<InventoryRow>::new();
         let mut read = 0;

@@ -21,7 +21,6 @@
 //! page as in `gcp_compute_inventory`.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -33,8 +32,7 @@ use vitals_core::resource_rows::{RowsBuilder, UtilizationRow};
 
 use crate::collector::{Batches, CollectReport, CollectWindow, Collected, Collector};
 use crate::error::CollectError;
-use crate::gcp::{GcpCredentials, RestApi};
-use crate::http_retry;
+use crate::gcp::{GcpCredentials, ProjectError, RestApi};
 
 const API: &str = "monitoring.googleapis.com";
 const DEFAULT_ENDPOINT: &str = "https://monitoring.googleapis.com";
@@ -151,20 +149,6 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
 
 /// Per (VM, hour): avg and max.
 type Hours = BTreeMap<(String, NaiveDateTime), (Option<f64>, Option<f64>)>;
-
-enum ProjectError {
-    Denied(String),
-    Failed(CollectError),
-}
-
-impl From<CollectError> for ProjectError {
-    fn from(e: CollectError) -> Self {
-        match e {
-            CollectError::Credentials { message, .. } => ProjectError::Denied(message),
-            other => ProjectError::Failed(other),
-        }
-    }
-}
 
 impl GcpMonitoring {
     /// Every aligned point of `s` in `project` with `aligner`, into `hours`
@@ -306,18 +290,12 @@ impl Collector for GcpMonitoring {
             .and_hms_opt(0, 0, 0)
             .expect("midnight")
             .and_utc();
-        let rest = RestApi {
-            credentials: self.credentials.build(API)?,
-            client: http_retry::client(Duration::from_secs(self.config.timeout_secs.max(1)))
-                .map_err(|message| CollectError::Api {
-                    api: API,
-                    page: 0,
-                    message,
-                    retryable: false,
-                })?,
-            api: API,
-            max_attempts: self.config.max_attempts,
-        };
+        let rest = RestApi::new(
+            API,
+            &self.credentials,
+            self.config.timeout_secs,
+            self.config.max_attempts,
+        )?;
         let mut rows = RowsBuilder::<UtilizationRow>::new();
         let mut read = 0;
         'projects: for project in &self.config.projects {
