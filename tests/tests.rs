@@ -24,6 +24,7 @@ mod four_roads;
 mod gcp_billing_export;
 mod gcp_compute;
 mod gcp_monitoring;
+mod gcp_pricing;
 mod newrelic;
 mod p95_regression;
 mod prometheus;

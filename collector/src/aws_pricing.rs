@@ -96,10 +96,11 @@ pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigError
     }))
 }
 
-/// The types of the latest inventory, per region.
-fn inventory_types(
+/// The instance types of `provider` in the latest inventory, per region.
+pub(crate) fn inventory_types(
     store: &Store,
     today: NaiveDate,
+    provider: &str,
 ) -> Result<BTreeMap<String, BTreeSet<String>>, CollectError> {
     let err = |e: PolarsError| CollectError::Frame {
         dataset: "inventory",
@@ -119,7 +120,7 @@ fn inventory_types(
         .map_err(err)?
         .filter(
             col("provider")
-                .eq(lit("AWS"))
+                .eq(lit(provider))
                 .and(col("resource_type").eq(lit("instance")))
                 .and(col("instance_type").is_not_null())
                 .and(col("region_id").is_not_null()),
@@ -236,9 +237,10 @@ impl Collector for AwsPricing {
                 .into(),
         })?;
         let today = window.today;
-        let mut by_region = tokio::task::spawn_blocking(move || inventory_types(&store, today))
-            .await
-            .map_err(|e| CollectError::Task(e.to_string()))??;
+        let mut by_region =
+            tokio::task::spawn_blocking(move || inventory_types(&store, today, "AWS"))
+                .await
+                .map_err(|e| CollectError::Task(e.to_string()))??;
         if let Some(regions) = &self.config.regions {
             by_region.retain(|r, _| regions.contains(r));
             for r in regions {

@@ -20,6 +20,7 @@ mod gcp;
 mod gcp_billing_export;
 mod gcp_compute_inventory;
 mod gcp_monitoring;
+mod gcp_pricing;
 mod gcs;
 mod http_retry;
 mod latency_rows;

@@ -8,8 +8,8 @@ use vitals_core::config::{
 use crate::collector::Collector;
 use crate::{
     aws_cloudwatch, aws_cost_explorer, aws_cur, aws_inventory, aws_pricing, focus_file,
-    gcp_billing_export, gcp_compute_inventory, gcp_monitoring, newrelic, prometheus, request_log,
-    table_file,
+    gcp_billing_export, gcp_compute_inventory, gcp_monitoring, gcp_pricing, newrelic, prometheus,
+    request_log, table_file,
 };
 
 const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
@@ -26,6 +26,7 @@ const REGISTRY: &[(&str, Build<Box<dyn Collector>>)] = &[
     ("aws_pricing", aws_pricing::build),
     ("gcp_compute_inventory", gcp_compute_inventory::build),
     ("gcp_monitoring", gcp_monitoring::build),
+    ("gcp_pricing", gcp_pricing::build),
 ];
 
 /// The known collector types, in registry order.
@@ -65,7 +66,9 @@ mod tests {
                 "newrelic" => "\naccount_id = 1\napi_key = \"NRAK-TEST\"",
                 "aws_cur" => "\npath = \"s3://bucket/prefix/export\"",
                 "gcp_billing_export" => "\ntable = \"p.d.gcp_billing_export_v1_X\"",
-                "gcp_compute_inventory" | "gcp_monitoring" => "\nprojects = [\"proj-alpha\"]",
+                "gcp_compute_inventory" | "gcp_monitoring" | "gcp_pricing" => {
+                    "\nprojects = [\"proj-alpha\"]"
+                }
                 _ => "",
             };
             let cfg = ComponentConfig::from_toml(

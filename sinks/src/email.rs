@@ -567,6 +567,30 @@ mod tests {
         assert!(err("server = \"h:25\"\nusername = \"u\"").contains("password"));
         assert!(err("server = \"h:25\"\nseverity = \"critical\"").contains("reports"));
         assert!(err("server = \"h:25\"\nca_file = \"/nonexistent.pem\"").contains("ca_file"));
+        assert!(err("server = \"h:25\"\nowners = [\"a\"]").contains("owner_digests"));
+        // Owners' digests: one address or a list; `to` may then be empty.
+        let digests = |table: &str| {
+            ComponentConfig::from_toml(
+                vitals_core::config::ComponentKind::Sink,
+                "mail",
+                &format!(
+                    "type = \"email\"\nserver = \"h:25\"\nfrom = \"v@example.com\"\n\
+                     owner_digests = {{ {table} }}"
+                ),
+            )
+            .unwrap()
+        };
+        let owners = build(&digests(
+            "platform = \"p@example.com\", data = [\"d1@example.com\", \"d2@example.com\"]",
+        ))
+        .unwrap();
+        assert_eq!(owners.report_owners("weekly"), ["data", "platform"]);
+        assert!(!owners.takes_report("weekly"), "no `to`: digests only");
+        let bad = build(&digests("platform = \"not an address\""))
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("owner_digests.platform"), "{bad}");
+        assert!(build(&digests("platform = []")).is_err());
     }
 
     #[test]
