@@ -221,3 +221,23 @@ impl RestApi {
         })
     }
 }
+
+/// The keys every plain-REST GCP collector checks: each endpoint override
+/// (key, value) an http(s) URL, and `max_attempts` at least 1.
+pub fn check_rest(
+    config: &ComponentConfig,
+    endpoints: &[(&str, &Option<String>)],
+    max_attempts: u32,
+) -> Result<(), ConfigErrors> {
+    for (key, url) in endpoints {
+        if let Some(u) = url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(config.error(Some(key), "must be an http:// or https:// URL"));
+        }
+    }
+    if max_attempts == 0 {
+        return Err(config.error(Some("max_attempts"), "must be at least 1"));
+    }
+    Ok(())
+}

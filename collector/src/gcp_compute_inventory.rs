@@ -88,14 +88,11 @@ pub struct GcpComputeInventory {
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
     let parsed: GcpComputeConfig = config.parse()?;
     check_projects(config, &parsed.projects)?;
-    if let Some(url) = &parsed.endpoint_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        return Err(config.error(Some("endpoint_url"), "must be an http:// or https:// URL"));
-    }
-    if parsed.max_attempts == 0 {
-        return Err(config.error(Some("max_attempts"), "must be at least 1"));
-    }
+    crate::gcp::check_rest(
+        config,
+        &[("endpoint_url", &parsed.endpoint_url)],
+        parsed.max_attempts,
+    )?;
     let credentials =
         GcpCredentials::from_config(config, parsed.credentials_file.as_deref(), parsed.anonymous)?;
     Ok(Box::new(GcpComputeInventory {
@@ -138,6 +135,15 @@ fn last_part(url: &str) -> &str {
 fn region_of_zone(zone: &str) -> String {
     zone.rsplit_once('-')
         .map_or_else(|| zone.to_string(), |(r, _)| r.to_string())
+}
+
+/// The name of a disk's or address's first user (`users`: resource URLs).
+fn first_user(v: &Value) -> Option<String> {
+    v["users"]
+        .as_array()?
+        .iter()
+        .find_map(Value::as_str)
+        .map(|u| last_part(u).to_string())
 }
 
 fn time(v: &Value) -> Option<NaiveDateTime> {
@@ -270,12 +276,7 @@ impl GcpComputeInventory {
                 continue;
             };
             let zone = last_part(v["zone"].as_str().unwrap_or_default()).to_string();
-            let users: Vec<&str> = v["users"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let user = first_user(&v);
             let self_link = v["selfLink"].as_str().unwrap_or_default();
             rows.push(InventoryRow {
                 ts,
@@ -286,14 +287,14 @@ impl GcpComputeInventory {
                 resource_type: "volume".into(),
                 instance_type: None,
                 state: Some(
-                    if users.is_empty() {
+                    if user.is_none() {
                         "available"
                     } else {
                         "in-use"
                     }
                     .into(),
                 ),
-                attached_to: users.first().map(|u| last_part(u).to_string()),
+                attached_to: user.clone(),
                 lifecycle: None,
                 group: None,
                 launched_at: time(&v["creationTimestamp"]),
@@ -319,12 +320,7 @@ impl GcpComputeInventory {
             let Some(name) = v["name"].as_str() else {
                 continue;
             };
-            let users: Vec<&str> = v["users"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let user = first_user(&v);
             let region = v["region"]
                 .as_str()
                 .map(|r| last_part(r).to_string())
@@ -338,7 +334,7 @@ impl GcpComputeInventory {
                 resource_type: "address".into(),
                 instance_type: None,
                 state: v["status"].as_str().map(str::to_lowercase),
-                attached_to: users.first().map(|u| last_part(u).to_string()),
+                attached_to: user.clone(),
                 lifecycle: None,
                 group: None,
                 launched_at: time(&v["creationTimestamp"]),

@@ -124,19 +124,16 @@ pub struct GcpMonitoring {
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
     let parsed: GcpMonitoringConfig = config.parse()?;
     crate::gcp_compute_inventory::check_projects(config, &parsed.projects)?;
-    if let Some(url) = &parsed.endpoint_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        return Err(config.error(Some("endpoint_url"), "must be an http:// or https:// URL"));
-    }
+    crate::gcp::check_rest(
+        config,
+        &[("endpoint_url", &parsed.endpoint_url)],
+        parsed.max_attempts,
+    )?;
     if !(1..=42).contains(&parsed.lookback_days) {
         return Err(config.error(
             Some("lookback_days"),
             "must be 1 to 42 (Cloud Monitoring keeps six weeks)",
         ));
-    }
-    if parsed.max_attempts == 0 {
-        return Err(config.error(Some("max_attempts"), "must be at least 1"));
     }
     let credentials =
         GcpCredentials::from_config(config, parsed.credentials_file.as_deref(), parsed.anonymous)?;

@@ -87,21 +87,16 @@ pub struct GcpPricing {
 pub fn build(config: &ComponentConfig) -> Result<Box<dyn Collector>, ConfigErrors> {
     let parsed: GcpPricingConfig = config.parse()?;
     crate::gcp_compute_inventory::check_projects(config, &parsed.projects)?;
-    for (key, url) in [
-        ("endpoint_url", &parsed.endpoint_url),
-        ("compute_endpoint_url", &parsed.compute_endpoint_url),
-    ] {
-        if let Some(u) = url
-            && !(u.starts_with("http://") || u.starts_with("https://"))
-        {
-            return Err(config.error(Some(key), "must be an http:// or https:// URL"));
-        }
-    }
+    crate::gcp::check_rest(
+        config,
+        &[
+            ("endpoint_url", &parsed.endpoint_url),
+            ("compute_endpoint_url", &parsed.compute_endpoint_url),
+        ],
+        parsed.max_attempts,
+    )?;
     if parsed.currency.len() != 3 {
         return Err(config.error(Some("currency"), "must be a 3-letter ISO 4217 code"));
-    }
-    if parsed.max_attempts == 0 {
-        return Err(config.error(Some("max_attempts"), "must be at least 1"));
     }
     let credentials =
         GcpCredentials::from_config(config, parsed.credentials_file.as_deref(), parsed.anonymous)?;
