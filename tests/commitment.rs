@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::harness::{Workspace, duckdb_python, duckdb_rows};
+use crate::harness::{Workspace, duckdb_python, duckdb_rows, f64_of as f};
 
 const CONFIG: &str = r#"
 [store]
@@ -132,13 +132,6 @@ for p, s in series.items():
               "mean": float(s.mean()), "max": float(s.max()), "min": float(s.min())}
 print(json.dumps(out))
 "#;
-
-fn f(v: &Value) -> f64 {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        other => other.as_f64().unwrap(),
-    }
-}
 
 #[test]
 fn the_recommendation_is_numpys_brute_force_and_coverage_duckdbs() {

@@ -12,7 +12,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::harness::{Workspace, duckdb_rows};
+use crate::harness::{Workspace, duckdb_rows, f64_of as f};
 
 const CONFIG: &str = r#"
 [store]
@@ -118,13 +118,6 @@ fn request_logs(ws: &Workspace) {
     }
     ws.write("edge/requests.csv", &edge);
     ws.write("app/requests.csv", &app);
-}
-
-fn f(v: &Value) -> f64 {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        other => other.as_f64().unwrap(),
-    }
 }
 
 #[track_caller]

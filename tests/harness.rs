@@ -351,3 +351,12 @@ pub fn copy_sample_dir(ws: &Workspace) {
     }
     copy(&repo().join("sample"), &ws.path("sample"));
 }
+
+/// A number from a JSON value that is a number or a string of one (DuckDB
+/// rows come back as strings).
+pub fn f64_of(v: &serde_json::Value) -> f64 {
+    match v {
+        serde_json::Value::String(s) => s.parse().unwrap(),
+        other => other.as_f64().unwrap(),
+    }
+}

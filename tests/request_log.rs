@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::harness::{Workspace, duckdb_rows, fixture_json, service_stats};
+use crate::harness::{Workspace, duckdb_rows, f64_of as f, fixture_json, service_stats};
 
 const CONFIG: &str = r#"
 [store]
@@ -25,13 +25,6 @@ type = "latency_summary"
 "#;
 
 type Key = (String, String, String);
-
-fn f(v: &Value) -> f64 {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        other => other.as_f64().unwrap(),
-    }
-}
 
 #[test]
 fn quantiles_counts_and_apdex_equal_duckdb_over_three_formats() {
